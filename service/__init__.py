@@ -1,0 +1,1 @@
+"""Customer Scorer: real-time customer features and scores."""

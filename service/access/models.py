@@ -1,0 +1,16 @@
+"""API keys, stored only as SHA-256 hashes."""
+
+from sqlalchemy import ARRAY, Column, DateTime, Table, Text, func
+
+from service.db import metadata
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_hash", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("prefix", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,91 @@
+"""The FastAPI application: lifespan start-up, routers, error shapes."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from service.access.service import KeyVerifier, ensure_key
+from service.config import Settings, get_settings
+from service.customers.router import router as customers_router
+from service.db import create_engine, resolve_database_url
+from service.events.router import router as events_router
+from service.events.schemas import EventBatch
+from service.events.validation import EventRules
+from service.features.router import router as features_router
+from service.ops.logs import configure_logging
+from service.ops.middleware import RequestContextMiddleware
+from service.ops.router import router as ops_router
+
+log = logging.getLogger("scorer")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings: Settings = app.state.settings
+    app.state.engine = create_engine(resolve_database_url(settings), settings.db_pool_size)
+    app.state.key_verifier = KeyVerifier()
+    app.state.event_rules = EventRules(
+        zone=settings.zone,
+        currency=settings.currency,
+        future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+    )
+    if settings.bootstrap_api_key:
+        async with app.state.engine.begin() as conn:
+            await ensure_key(conn, settings.bootstrap_api_key, "bootstrap", ["admin"])
+    log.info("started")
+    yield
+    await app.state.engine.dispose()
+    log.info("stopped")
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict]:
+    return [
+        {"field": ".".join(str(p) for p in error["loc"]), "error": error["msg"]}
+        for error in exc.errors()
+    ]
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = _field_errors(exc)
+    summary = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
+    return JSONResponse(
+        status_code=422, content=jsonable_encoder({"detail": summary, "errors": errors})
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="Customer Scorer",
+        version="1.0.0",
+        description="Real-time customer features and scores (churn, segment, pCLTV, NBO).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for router in (ops_router, events_router, features_router, customers_router):
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware)
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's schema plus the event models the hand-parsed ingest body refers to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        definitions = EventBatch.openapi_schema().get("$defs", {})
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,85 @@
+"""`scorer import FILE`: bulk backfill through the same validation and write path as the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import asyncpg
+
+from service.backfill.readers import Line, read_ndjson, read_orders_csv
+from service.events.schemas import Rejection
+from service.events.service import store_events
+from service.events.validation import EventRules
+
+
+@dataclass
+class ImportSummary:
+    lines: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+def lines_of(path: Path, stream: TextIO, rules: EventRules) -> Iterator[Line]:
+    if path.suffix.lower() == ".csv":
+        return read_orders_csv(stream, rules.zone)
+    return read_ndjson(stream)
+
+
+async def import_file(
+    conn: asyncpg.Connection,
+    path: Path,
+    rules: EventRules,
+    rejects_path: Path,
+    batch_size: int = 5000,
+    progress: Callable[[int], None] = lambda lines_read: None,
+) -> ImportSummary:
+    """Load `path` in batches; every rejected line is written to `rejects_path` as JSON."""
+    summary = ImportSummary()
+    with path.open(encoding="utf-8", newline="") as stream, rejects_path.open("w") as rejects:
+
+        def write_rejects(items: list[Rejection]) -> None:
+            summary.rejected += len(items)
+            for item in items:
+                rejects.write(
+                    json.dumps({"line": item.index, "event_id": item.event_id, "error": item.error})
+                    + "\n"
+                )
+
+        batch: list[Line] = []
+
+        async def flush() -> None:
+            raws = [(n, raw) for n, raw in batch if not isinstance(raw, str)]
+            write_rejects(
+                [
+                    Rejection(index=n, event_id=None, error=raw)
+                    for n, raw in batch
+                    if isinstance(raw, str)
+                ]
+            )
+            staged, rejected = [], []
+            now = datetime.now(UTC)
+            for number, raw in raws:
+                outcome = rules.stage(number, raw, now)
+                (rejected if isinstance(outcome, Rejection) else staged).append(outcome)
+            if staged:
+                stored = await store_events(conn, staged)
+                summary.accepted += stored.accepted
+                summary.duplicates += stored.duplicates
+                rejected.extend(stored.rejected)
+            write_rejects(sorted(rejected, key=lambda r: r.index))
+            batch.clear()
+            progress(summary.lines)
+
+        for line in lines_of(path, stream, rules):
+            summary.lines += 1
+            batch.append(line)
+            if len(batch) >= batch_size:
+                await flush()
+        await flush()
+    return summary

@@ -1,0 +1,28 @@
+"""`GET /v1/customers/{customer_id}`: the profile."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from service.customers.schemas import Profile
+from service.customers.service import read_profile
+from service.deps import Driver, require_scope
+from service.features.router import CustomerId
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+
+@router.get(
+    "/{customer_id}", response_model=Profile, responses={404: {"description": "Unknown customer"}}
+)
+async def get_profile(
+    customer_id: CustomerId,
+    conn: Driver,
+    _key: Annotated[object, Depends(require_scope("scores:read"))],
+) -> dict:
+    profile = await read_profile(conn, customer_id)
+    if profile is None:
+        raise HTTPException(404, f"customer {customer_id!r} is unknown")
+    return profile

@@ -1,0 +1,72 @@
+"""FastAPI dependencies: settings, database connections and scoped API-key auth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.access.service import ApiKey
+from service.config import Settings
+from service.db import driver_connection
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    return request.app.state.engine
+
+
+async def get_connection(
+    engine: Annotated[AsyncEngine, Depends(get_engine)],
+) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        yield conn
+
+
+async def get_driver(
+    conn: Annotated[AsyncConnection, Depends(get_connection)],
+) -> AsyncIterator[asyncpg.Connection]:
+    async with driver_connection(conn) as raw:
+        yield raw
+
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+
+def require_scope(scope: str):
+    """401 without a valid key, 403 when the key lacks `scope` (admin has every scope)."""
+
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKey:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(
+                401,
+                "missing API key: send Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        key = await request.app.state.key_verifier.verify(
+            request.app.state.engine.connect, credentials.credentials
+        )
+        if key is None:
+            raise HTTPException(
+                401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if not key.allows(scope):
+            raise HTTPException(403, f"API key lacks the '{scope}' scope")
+        return key
+
+    return check
+
+
+Driver = Annotated[asyncpg.Connection, Depends(get_driver)]
+Connection = Annotated[AsyncConnection, Depends(get_connection)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,39 @@
+"""`GET /v1/customers/{customer_id}/features` (DESIGN §6)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import AwareDatetime
+
+from service.deps import Driver, require_scope
+from service.features.schemas import Features
+from service.features.service import read_features, resolve_as_of
+
+router = APIRouter(prefix="/v1/customers", tags=["features"])
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=128)]
+AsOf = Annotated[
+    AwareDatetime | None,
+    Query(description="RFC 3339 with offset; default now. Resolved to its day (DESIGN §4)."),
+]
+
+
+@router.get(
+    "/{customer_id}/features",
+    response_model=Features,
+    responses={404: {"description": "Customer unknown as of that day"}},
+)
+async def get_features(
+    request: Request,
+    customer_id: CustomerId,
+    conn: Driver,
+    _key: Annotated[object, Depends(require_scope("scores:read"))],
+    as_of: AsOf = None,
+) -> dict:
+    moment, day = resolve_as_of(as_of, request.app.state.settings.zone)
+    found = await read_features(conn, [customer_id], moment, day)
+    if customer_id not in found:
+        raise HTTPException(404, f"customer {customer_id!r} has no events up to {day}")
+    return found[customer_id]

@@ -1,0 +1,61 @@
+"""`/healthz`, `/readyz`, `/metrics` (DESIGN §10); the only routes open without a key
+(besides /metrics, which takes the admin scope)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from service.db import head_revision
+from service.deps import require_scope
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: bool
+    migrations: str | None
+    migrations_head: str
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+async def readyz(request: Request):
+    head = head_revision()
+    try:
+        async with request.app.state.engine.connect() as conn:
+            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        reachable = True
+    except Exception:  # any failure to reach or read the database means "not ready"
+        current, reachable = None, False
+    ready = reachable and current == head
+    body = Readiness(
+        status="ready" if ready else "not ready",
+        database=reachable,
+        migrations=current,
+        migrations_head=head,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
+)
+async def metrics(_key: Annotated[object, Depends(require_scope("admin"))]) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

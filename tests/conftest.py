@@ -1,0 +1,141 @@
+"""Shared fixtures: a database of our own per test run, and the real service over HTTP.
+
+`DATABASE_URL` (a server we may create databases on) is used when set; otherwise
+the embedded PostgreSQL (pgserver). Each run creates `scorer_test_<random>` and
+drops it at the end, so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from service.db import asyncpg_dsn, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+SCORER = str(Path(sys.executable).with_name("scorer"))
+
+
+def _server_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    import pgserver
+
+    pgdata = Path(tempfile.gettempdir()) / "customer-scorer-test-pg"
+    pgdata.mkdir(exist_ok=True)
+    return pgserver.get_server(pgdata).get_uri()
+
+
+def run_sql(url: str, query: str, *args, fetch: bool = True):
+    async def go():
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            return await (conn.fetch(query, *args) if fetch else conn.execute(query, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    server = _server_url()
+    name = f"scorer_test_{secrets.token_hex(4)}"
+    run_sql(server, f'CREATE DATABASE "{name}"', fetch=False)
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    yield url
+    run_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', fetch=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    admin_key: str
+    database_url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DATABASE_URL": self.database_url}
+
+    def scorer(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the `scorer` CLI against this server's database."""
+        return subprocess.run(
+            [SCORER, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=600,
+        )
+
+    def sql(self, query: str, *args):
+        return run_sql(self.database_url, query, *args)
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def start_server(database_url: str, log_path: Path, **env: str) -> Server:
+    port = free_port()
+    key = "cs_test_" + secrets.token_urlsafe(24)
+    process = subprocess.Popen(
+        [SCORER, "serve", "--port", str(port)],
+        env={**os.environ, "DATABASE_URL": database_url, "SCORER_BOOTSTRAP_API_KEY": key, **env},
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return Server(url, key, database_url, process, log_path)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server not ready in 60 s:\n{log_path.read_text()}")
+
+
+def stop_server(server: Server) -> int:
+    server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory) -> Iterator[Server]:
+    running = start_server(database_url, tmp_path_factory.mktemp("server") / "server.log")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client(server.admin_key) as http:
+        yield http
