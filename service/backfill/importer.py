@@ -41,7 +41,10 @@ async def import_file(
 ) -> ImportSummary:
     """Load `path` in batches; every rejected line is written to `rejects_path` as JSON."""
     summary = ImportSummary()
-    with path.open(encoding="utf-8", newline="") as stream, rejects_path.open("w") as rejects:
+    with (
+        path.open(encoding="utf-8", errors="surrogateescape", newline="") as stream,
+        rejects_path.open("w") as rejects,
+    ):
 
         def write_rejects(items: list[Rejection]) -> None:
             summary.rejected += len(items)
@@ -54,18 +57,14 @@ async def import_file(
         batch: list[Line] = []
 
         async def flush() -> None:
-            raws = [(n, raw) for n, raw in batch if not isinstance(raw, str)]
-            write_rejects(
-                [
-                    Rejection(index=n, event_id=None, error=raw)
-                    for n, raw in batch
-                    if isinstance(raw, str)
-                ]
-            )
-            staged, rejected = [], []
             now = datetime.now(UTC)
-            for number, raw in raws:
-                outcome = rules.stage(number, raw, now)
+            staged, rejected = [], []
+            for number, raw in batch:
+                outcome = (
+                    Rejection(index=number, event_id=None, error=raw)
+                    if isinstance(raw, str)
+                    else rules.stage(number, raw, now)
+                )
                 (rejected if isinstance(outcome, Rejection) else staged).append(outcome)
             if staged:
                 stored = await store_events(conn, staged)

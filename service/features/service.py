@@ -51,7 +51,9 @@ WITH buckets AS (
   ) latest
   GROUP BY customer_id
 )
-SELECT c.customer_id, c.first_seen_at, c.first_seen_day, b.*, o.*, f.facts::text AS facts
+SELECT c.customer_id, c.first_seen_at, c.first_seen_day,
+  {", ".join(f"b.{f.name}" for f in WINDOW_FEATURES)},
+  o.first_order_at, o.last_order_at, o.first_order_day, o.last_order_day, f.facts::text AS facts
 FROM customers c
 LEFT JOIN buckets b USING (customer_id)
 LEFT JOIN counted_orders o USING (customer_id)
