@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -15,14 +17,19 @@ from fastapi.responses import JSONResponse
 from service.access.service import KeyVerifier, ensure_key
 from service.config import Settings, get_settings
 from service.customers.router import router as customers_router
-from service.db import create_engine, resolve_database_url
+from service.db import asyncpg_dsn, create_engine, resolve_database_url
 from service.events.router import router as events_router
 from service.events.schemas import EventBatch
 from service.events.validation import EventRules
 from service.features.router import router as features_router
+from service.offers.router import router as offers_router
 from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
+from service.scoring.engine import Tiers
+from service.scoring.router import router as scoring_router
+from service.scoring.store import ModelStore
+from service.training.registry import ensure_shipped
 
 log = logging.getLogger("scorer")
 
@@ -30,7 +37,13 @@ log = logging.getLogger("scorer")
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
-    app.state.engine = create_engine(resolve_database_url(settings), settings.db_pool_size)
+    url = resolve_database_url(settings)
+    app.state.engine = create_engine(url, pool_size=2)
+    # Request handlers use a plain asyncpg pool sized for the expected concurrency:
+    # SQLAlchemy's async checkout costs more than the whole feature query.
+    app.state.pool = await asyncpg.create_pool(
+        asyncpg_dsn(url), min_size=settings.db_pool_size, max_size=settings.db_pool_size
+    )
     app.state.key_verifier = KeyVerifier()
     app.state.event_rules = EventRules(
         zone=settings.zone,
@@ -40,8 +53,16 @@ async def lifespan(app: FastAPI):
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:
             await ensure_key(conn, settings.bootstrap_api_key, "bootstrap", ["admin"])
+    app.state.models = ModelStore(Tiers(settings.pcltv_tier_high, settings.pcltv_tier_medium))
+    connect = app.state.pool.acquire
+    async with connect() as conn:
+        await ensure_shipped(conn)
+        await app.state.models.refresh(conn)
+    poller = asyncio.create_task(app.state.models.poll(connect, settings.model_poll_seconds))
     log.info("started")
     yield
+    poller.cancel()
+    await app.state.pool.close()
     await app.state.engine.dispose()
     log.info("stopped")
 
@@ -72,7 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for router in (ops_router, events_router, features_router, customers_router):
+    for router in (
+        ops_router,
+        events_router,
+        features_router,
+        customers_router,
+        scoring_router,
+        offers_router,
+    ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware)
     app.openapi = lambda: _openapi(app)

@@ -29,8 +29,15 @@ class Settings(BaseSettings):
     max_batch_events: int = 1000
     max_body_bytes: int = 1024 * 1024
     future_tolerance_seconds: int = 300
-    db_pool_size: int = 10
+    db_pool_size: int = 16
     shutdown_timeout_seconds: int = 30
+    model_poll_seconds: float = Field(default=2.0, description="Registry poll for hot reload.")
+    pcltv_tier_high: float = Field(default=500.0, description="pCLTV above this: tier high.")
+    pcltv_tier_medium: float = Field(default=200.0, description="From this to high: medium.")
+    churn_horizon_days: int = 90
+    pcltv_horizon_days: int = 365
+    pcltv_margin: float = 1.0
+    pcltv_discount_rate: float = Field(default=0.0, description="Annual discount rate.")
 
     @field_validator("timezone")
     @classmethod

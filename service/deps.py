@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
 from service.config import Settings
-from service.db import driver_connection
 
 
 def get_settings(request: Request) -> Settings:
@@ -30,11 +29,9 @@ async def get_connection(
         yield conn
 
 
-async def get_driver(
-    conn: Annotated[AsyncConnection, Depends(get_connection)],
-) -> AsyncIterator[asyncpg.Connection]:
-    async with driver_connection(conn) as raw:
-        yield raw
+async def get_driver(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with request.app.state.pool.acquire() as conn:
+        yield conn
 
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
@@ -54,7 +51,7 @@ def require_scope(scope: str):
                 headers={"WWW-Authenticate": "Bearer"},
             )
         key = await request.app.state.key_verifier.verify(
-            request.app.state.engine.connect, credentials.credentials
+            request.app.state.pool, credentials.credentials
         )
         if key is None:
             raise HTTPException(

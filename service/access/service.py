@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -100,21 +101,17 @@ class KeyVerifier:
         self.ttl = ttl_seconds
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
 
-    async def verify(self, conn_factory, key: str) -> ApiKey | None:
+    async def verify(self, pool: asyncpg.Pool, key: str) -> ApiKey | None:
         digest = hash_key(key)
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached and now - cached[0] < self.ttl:
             return cached[1]
-        async with conn_factory() as conn:
-            row = (
-                await conn.execute(
-                    select(api_keys).where(
-                        api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)
-                    )
-                )
-            ).first()
-        found = ApiKey(row.name, row.prefix, tuple(row.scopes)) if row else None
+        row = await pool.fetchrow(
+            "SELECT name, prefix, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            digest,
+        )
+        found = ApiKey(row["name"], row["prefix"], tuple(row["scopes"])) if row else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now, found)

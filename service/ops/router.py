@@ -26,6 +26,7 @@ class Readiness(BaseModel):
     database: bool
     migrations: str | None
     migrations_head: str
+    models: dict[str, str | None]
 
 
 @router.get("/healthz", response_model=Health)
@@ -42,12 +43,14 @@ async def readyz(request: Request):
         reachable = True
     except Exception:  # any failure to reach or read the database means "not ready"
         current, reachable = None, False
-    ready = reachable and current == head
+    store = request.app.state.models
+    ready = reachable and current == head and store.ready
     body = Readiness(
         status="ready" if ready else "not ready",
         database=reachable,
         migrations=current,
         migrations_head=head,
+        models=store.current.versions if store.current else {},
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 

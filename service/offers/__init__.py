@@ -1,0 +1,1 @@
+"""Next-best-offer: the offer catalog, the decision policy and the decision log."""

@@ -1,0 +1,54 @@
+"""`scorer rescore`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from service.cli import run_with_connection
+    from service.config import get_settings
+    from service.features.service import resolve_as_of
+    from service.scoring.batch import rescore
+    from service.scoring.engine import Tiers
+    from service.scoring.store import ModelStore
+    from service.training.registry import ensure_shipped
+
+    settings = get_settings()
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
+    if as_of is not None and as_of.tzinfo is None:
+        print("error: --as-of needs a UTC offset", file=sys.stderr)
+        return 2
+    moment, day = resolve_as_of(as_of, settings.zone)
+
+    async def work(raw, conn) -> int:
+        store = ModelStore(Tiers(settings.pcltv_tier_high, settings.pcltv_tier_medium))
+        await ensure_shipped(raw)
+        await store.refresh(raw)
+        if not store.ready:
+            print("error: no active models", file=sys.stderr)
+            return 2
+        started = time.perf_counter()
+        with tqdm(desc="rescore", unit="customer", file=sys.stderr) as bar:
+            count = await rescore(raw, store.current, moment, day, args.customer, bar.update)
+        seconds = time.perf_counter() - started
+        print(
+            f"rescored {count} customer(s) in {seconds:.2f} s ({count / max(seconds, 1e-9):,.0f}/s)"
+        )
+        return 0
+
+    return run_with_connection(settings, work)
+
+
+def add_commands(sub) -> None:
+    parser = sub.add_parser("rescore", help="store every customer's current scores")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every known customer")
+    which.add_argument("--customer", help="only this customer")
+    parser.add_argument("--as-of", help="RFC 3339 with offset (default now)")
+    parser.set_defaults(func=_rescore)

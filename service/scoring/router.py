@@ -1,0 +1,54 @@
+"""`GET /v1/customers/{id}/scores` and `POST /v1/score` (DESIGN §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from service.deps import Driver, require_scope
+from service.features.router import AsOf, CustomerId
+from service.scoring.schemas import ScoreRequest, ScoresResponse
+from service.scoring.service import ModelsUnavailable, score_customer
+
+router = APIRouter(prefix="/v1", tags=["scores"])
+
+Reader = Annotated[object, Depends(require_scope("scores:read"))]
+
+
+async def _score(request: Request, conn, customer_id, as_of, explain) -> dict:
+    try:
+        return await score_customer(
+            conn,
+            request.app.state.models.current,
+            request.app.state.settings,
+            customer_id,
+            as_of,
+            explain,
+        )
+    except ModelsUnavailable as error:
+        raise HTTPException(503, str(error)) from None
+
+
+@router.get(
+    "/customers/{customer_id}/scores",
+    response_model=ScoresResponse,
+    response_model_exclude_none=False,
+    responses={503: {"description": "No models loaded"}},
+)
+async def get_scores(
+    request: Request,
+    customer_id: CustomerId,
+    conn: Driver,
+    _key: Reader,
+    as_of: AsOf = None,
+    explain: Annotated[bool, Query(description="Add top feature contributions.")] = False,
+) -> dict:
+    return await _score(request, conn, customer_id, as_of, explain)
+
+
+@router.post(
+    "/score", response_model=ScoresResponse, responses={503: {"description": "No models loaded"}}
+)
+async def post_score(request: Request, body: ScoreRequest, conn: Driver, _key: Reader) -> dict:
+    return await _score(request, conn, body.customer_id, body.as_of, body.explain)

@@ -1,0 +1,91 @@
+"""`scorer train`, `scorer models list|activate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> int:
+    from service.cli import run_with_connection
+    from service.config import get_settings
+    from service.training import artifacts, registry
+    from service.training.pipeline import TrainConfig, train
+
+    settings = get_settings()
+    config = TrainConfig(
+        as_of=date.fromisoformat(args.as_of) if args.as_of else None,
+        churn_horizon_days=args.churn_horizon_days or settings.churn_horizon_days,
+        pcltv_horizon_days=args.pcltv_horizon_days or settings.pcltv_horizon_days,
+        margin=settings.pcltv_margin if args.margin is None else args.margin,
+        annual_discount_rate=(
+            settings.pcltv_discount_rate if args.discount_rate is None else args.discount_rate
+        ),
+        seed=args.seed,
+    )
+    models_dir = Path(args.models_dir) if args.models_dir else artifacts.MODELS_DIR
+
+    async def work(raw, conn) -> int:
+        def log(line: str) -> None:
+            print(f"[train] {line}", file=sys.stderr, flush=True)
+
+        result = await train(raw, config, models_dir, log)
+        for name, folder in result.folders.items():
+            manifest = await registry.register(raw, folder)
+            if not args.no_activate:
+                await registry.activate(raw, name, manifest.version)
+            print(f"{name} {manifest.version} -> {folder}")
+        print(json.dumps(result.metrics, indent=2, default=str))
+        print(f"report: {result.report}")
+        return 0
+
+    return run_with_connection(settings, work)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from service.cli import run_with_connection
+    from service.config import get_settings
+    from service.training import registry
+
+    async def work(raw, conn) -> int:
+        if args.models_command == "activate":
+            try:
+                await registry.activate(raw, args.name, args.version)
+            except LookupError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            print(f"activated {args.name} {args.version}")
+            return 0
+        await registry.ensure_shipped(raw)
+        for row in await registry.list_models(raw):
+            mark = "*" if row["active"] else " "
+            print(
+                f"{mark} {row['name']:<8} {row['version']}  registered {row['registered_at']:%F %T}"
+            )
+        return 0
+
+    return run_with_connection(get_settings(), work)
+
+
+def add_commands(sub) -> None:
+    train = sub.add_parser("train", help="train, export and register churn/pCLTV/segment models")
+    train.add_argument("--as-of", help="last day of data to use (default: newest event day)")
+    train.add_argument("--churn-horizon-days", type=int, help="SCORER_CHURN_HORIZON_DAYS (90)")
+    train.add_argument("--pcltv-horizon-days", type=int, help="SCORER_PCLTV_HORIZON_DAYS (365)")
+    train.add_argument("--margin", type=float, help="SCORER_PCLTV_MARGIN (1.0)")
+    train.add_argument("--discount-rate", type=float, help="SCORER_PCLTV_DISCOUNT_RATE (0)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--models-dir", help="where artifacts go (default: models/)")
+    train.add_argument("--no-activate", action="store_true", help="register without activating")
+    train.set_defaults(func=_train)
+
+    models = sub.add_parser("models", help="list or activate model versions")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="registered versions (* = active)")
+    activate = models_sub.add_parser("activate", help="make a version active (hot reload)")
+    activate.add_argument("name", choices=["churn", "pcltv", "segment", "nbo"])
+    activate.add_argument("version")
+    models.set_defaults(func=_models)

@@ -1,0 +1,219 @@
+"""`scorer train`: point-in-time datasets → churn, pCLTV and segment models → ONNX + report.
+
+Validation is by time, never a random split. For cutoffs C0 > C1 > C2 > … (C0 the
+newest whose horizon is complete), churn trains on C2…, is calibrated on C1 and
+evaluated on C0; pCLTV trains on C1… and is evaluated on C0 against the BG/NBD +
+Gamma-Gamma baseline fitted on the same history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+
+from service.features.vector import MODEL_FEATURES
+from service.training import artifacts, baseline, churn, onnx_export, pcltv, segment
+from service.training.clv_math import classification_report, regression_report
+from service.training.dataset import Snapshot, cutoffs_for, data_span, labels, snapshot
+
+
+@dataclass
+class TrainConfig:
+    as_of: date | None = None
+    churn_horizon_days: int = 90
+    pcltv_horizon_days: int = 365
+    margin: float = 1.0
+    annual_discount_rate: float = 0.0
+    cutoffs: int = 4
+    cutoff_step_days: int = 30
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    folders: dict[str, Path] = field(default_factory=dict)
+    metrics: dict[str, dict] = field(default_factory=dict)
+    report: Path | None = None
+
+
+Log = Callable[[str], None]
+
+
+class Snapshots:
+    """Each cutoff's snapshot is built once, whichever models need it."""
+
+    def __init__(self, conn: asyncpg.Connection, log: Log) -> None:
+        self.conn, self.log, self._cache = conn, log, {}
+
+    async def at(self, cutoff: date) -> Snapshot:
+        if cutoff not in self._cache:
+            self.log(f"features as of {cutoff}")
+            self._cache[cutoff] = await snapshot(self.conn, cutoff)
+        return self._cache[cutoff]
+
+
+async def _stack(snapshots: Snapshots, conn, cutoffs: list[date], horizon: int):
+    parts = []
+    for cutoff in cutoffs:
+        shot = await snapshots.at(cutoff)
+        parts.append((shot, await labels(conn, shot.customer_ids, cutoff, horizon)))
+    X = np.vstack([shot.X for shot, _ in parts])
+    orders = np.concatenate([lab.orders for _, lab in parts])
+    revenue = np.concatenate([lab.revenue for _, lab in parts])
+    return X, orders, revenue
+
+
+def _usable(cutoffs: list[date], first_day: date, minimum: int) -> list[date]:
+    usable = [c for c in cutoffs if c >= first_day + timedelta(days=30)]
+    if len(usable) < minimum:
+        raise ValueError(
+            f"not enough history: need {minimum} cutoffs 30 days after {first_day}, "
+            f"have {len(usable)} of {[str(c) for c in cutoffs]}"
+        )
+    return usable
+
+
+async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day, as_of, log):
+    cutoffs = _usable(
+        cutoffs_for(as_of, config.churn_horizon_days, config.cutoffs, config.cutoff_step_days),
+        first_day,
+        3,
+    )
+    horizon = config.churn_horizon_days
+    X_eval, o_eval, _ = await _stack(snapshots, conn, cutoffs[:1], horizon)
+    X_cal, o_cal, _ = await _stack(snapshots, conn, cutoffs[1:2], horizon)
+    X_train, o_train, _ = await _stack(snapshots, conn, cutoffs[2:], horizon)
+    log(f"churn: train {len(X_train)} rows, calibrate {len(X_cal)}, evaluate {len(X_eval)}")
+    model = churn.fit_churn(X_train, o_train == 0, X_cal, o_cal == 0, config.seed)
+    native = model.predict(X_eval)
+    graph = model.to_onnx(len(MODEL_FEATURES))
+    parity = onnx_export.check_parity(graph, X_eval, native)
+    metrics = classification_report((o_eval == 0).astype(int), native)
+    metrics.update(parity_max_abs=parity, evaluated_on=str(cutoffs[0]), rows=len(X_eval))
+    window = {
+        "train_cutoffs": [str(c) for c in cutoffs[2:]],
+        "calibration_cutoff": str(cutoffs[1]),
+        "evaluation_cutoff": str(cutoffs[0]),
+    }
+    manifest = artifacts.Manifest(
+        name="churn",
+        version="",
+        features=list(MODEL_FEATURES),
+        output="probability",
+        horizon_days=horizon,
+        training_window=window,
+        metrics=metrics,
+        parameters={
+            "platt_slope": model.slope,
+            "platt_intercept": model.intercept,
+            **{k: v for k, v in churn.PARAMS.items()},
+        },
+    )
+    return graph, manifest, model, (o_eval == 0).astype(int), native
+
+
+async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day, as_of, log):
+    horizon = config.pcltv_horizon_days
+    cutoffs = _usable(
+        cutoffs_for(as_of, horizon, config.cutoffs, config.cutoff_step_days), first_day, 2
+    )
+    X_eval, _, r_eval = await _stack(snapshots, conn, cutoffs[:1], horizon)
+    X_train, _, r_train = await _stack(snapshots, conn, cutoffs[1:], horizon)
+    log(f"pcltv: train {len(X_train)} rows, evaluate {len(X_eval)}")
+    model = pcltv.fit_pcltv(X_train, r_train, config.seed)
+    scaled = model.predict_scaled(X_eval)
+    graph = model.to_onnx(len(MODEL_FEATURES))
+    parity = onnx_export.check_parity(graph, X_eval, scaled)
+    ours = regression_report(r_eval, scaled * pcltv.OUTPUT_SCALE)
+    eval_shot = await snapshots.at(cutoffs[0])
+    base = await baseline.predict(conn, eval_shot.customer_ids, cutoffs[0], horizon)
+    theirs = regression_report(r_eval, base.predictions)
+    log(f"pcltv: ours RMSE {ours['rmse']:.2f}, BG/NBD+GG RMSE {theirs['rmse']:.2f}")
+    metrics = {
+        "lightgbm": ours,
+        "bgnbd_gamma_gamma": theirs,
+        "parity_max_abs": parity,
+        "parity_unit": f"{pcltv.OUTPUT_SCALE:g} currency units",
+        "evaluated_on": str(cutoffs[0]),
+        "rows": len(X_eval),
+        "baseline_parameters": base.parameters,
+        "served": "lightgbm" if ours["rmse"] <= theirs["rmse"] else "bgnbd_gamma_gamma",
+    }
+    manifest = artifacts.Manifest(
+        name="pcltv",
+        version="",
+        features=list(MODEL_FEATURES),
+        output="value",
+        horizon_days=horizon,
+        training_window={
+            "train_cutoffs": [str(c) for c in cutoffs[1:]],
+            "evaluation_cutoff": str(cutoffs[0]),
+        },
+        metrics=metrics,
+        parameters={
+            "output_scale": pcltv.OUTPUT_SCALE,
+            "margin": config.margin,
+            "annual_discount_rate": config.annual_discount_rate,
+            **pcltv.PARAMS,
+        },
+    )
+    return graph, manifest, model, r_eval, scaled * pcltv.OUTPUT_SCALE, base.predictions
+
+
+async def train_segment(snapshots: Snapshots, as_of: date):
+    shot = await snapshots.at(as_of)
+    binner = segment.fit_rfm(shot.X)
+    graph = segment.to_onnx(binner)
+    rfm = shot.X[:, segment.RFM_COLUMNS]
+    buyers = rfm[~np.isnan(rfm[:, 0])]
+    parity = onnx_export.check_parity(graph, buyers, binner.transform(buyers)[:, 0])
+    manifest = artifacts.Manifest(
+        name="segment",
+        version="",
+        features=list(segment.RFM_FEATURES),
+        output="bins",
+        horizon_days=None,
+        training_window={"as_of": str(as_of)},
+        metrics={
+            "buyers": int(len(buyers)),
+            "parity_max_abs": parity,
+            "bin_edges": [edges.tolist() for edges in binner.bin_edges_],
+        },
+        parameters={
+            "n_bins": [int(n) for n in binner.n_bins_],
+            "new_customer_days": segment.NEW_CUSTOMER_DAYS,
+        },
+    )
+    return graph, manifest
+
+
+async def train(
+    conn: asyncpg.Connection,
+    config: TrainConfig,
+    models_dir: Path = artifacts.MODELS_DIR,
+    log: Log = print,
+) -> TrainResult:
+    from service.training.report import write_report
+
+    first_day, last_day = await data_span(conn)
+    as_of = config.as_of or last_day
+    snapshots = Snapshots(conn, log)
+    version = artifacts.new_version()
+    result = TrainResult()
+    churn_out = await train_churn(conn, snapshots, config, first_day, as_of, log)
+    pcltv_out = await train_pcltv(conn, snapshots, config, first_day, as_of, log)
+    segment_out = await train_segment(snapshots, as_of)
+    for graph, manifest, *_ in (churn_out, pcltv_out, segment_out):
+        manifest.version = version
+        result.folders[manifest.name] = artifacts.save(graph, manifest, models_dir)
+        result.metrics[manifest.name] = manifest.metrics
+    for name, out in (("churn", churn_out), ("pcltv", pcltv_out)):
+        booster = out[2].classifier if name == "churn" else out[2].regressor
+        (result.folders[name] / "explainer.txt").write_text(booster.booster_.model_to_string())
+    result.report = write_report(result, churn_out, pcltv_out, models_dir / "reports", version)
+    return result

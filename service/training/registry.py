@@ -1,0 +1,82 @@
+"""The model registry in PostgreSQL: every registered version, which one is active.
+
+Model bytes live in the registry too, so every worker on every host loads exactly
+the same artifact; `models/` on disk is where training writes and what ships.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import asyncpg
+
+from service.training import artifacts
+
+_REGISTER = """
+INSERT INTO model_registry (name, version, manifest, model, explainer)
+VALUES ($1, $2, $3::jsonb, $4, $5)
+ON CONFLICT (name, version) DO NOTHING
+"""
+
+
+async def register(conn: asyncpg.Connection, folder: Path) -> artifacts.Manifest:
+    payload, manifest = artifacts.load(folder)
+    explainer = folder / "explainer.txt"
+    await conn.execute(
+        _REGISTER,
+        manifest.name,
+        manifest.version,
+        json.dumps(asdict(manifest)),
+        payload,
+        explainer.read_text() if explainer.exists() else None,
+    )
+    return manifest
+
+
+async def activate(conn: asyncpg.Connection, name: str, version: str) -> None:
+    async with conn.transaction():
+        found = await conn.fetchval(
+            "SELECT 1 FROM model_registry WHERE name = $1 AND version = $2", name, version
+        )
+        if not found:
+            raise LookupError(f"no registered {name} model version {version}")
+        await conn.execute(
+            "UPDATE model_registry SET active = (version = $2), "
+            "activated_at = CASE WHEN version = $2 THEN now() ELSE activated_at END "
+            "WHERE name = $1",
+            name,
+            version,
+        )
+
+
+async def active_versions(conn: asyncpg.Connection) -> dict[str, str]:
+    rows = await conn.fetch("SELECT name, version FROM model_registry WHERE active")
+    return {row["name"]: row["version"] for row in rows}
+
+
+async def fetch(conn: asyncpg.Connection, name: str, version: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "SELECT manifest::text AS manifest, model, explainer FROM model_registry "
+        "WHERE name = $1 AND version = $2",
+        name,
+        version,
+    )
+
+
+async def list_models(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT name, version, active, registered_at, activated_at, "
+        "manifest->'metrics' AS metrics FROM model_registry ORDER BY name, version"
+    )
+
+
+async def ensure_shipped(conn: asyncpg.Connection, models_dir: Path = artifacts.MODELS_DIR):
+    """Register the versions on disk; activate the newest where none is active yet."""
+    active = await active_versions(conn)
+    for name, versions in artifacts.shipped_versions(models_dir).items():
+        for version in versions:
+            await register(conn, models_dir / name / version)
+        if versions and name not in active:
+            await activate(conn, name, versions[-1])

@@ -1,0 +1,106 @@
+"""The written report of a training run: markdown metrics plus an SVG calibration plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def reliability_bins(
+    y: np.ndarray, p: np.ndarray, bins: int = 10
+) -> list[tuple[float, float, int]]:
+    """(mean predicted, observed rate, count) per equal-width probability bin."""
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    return [
+        (float(p[index == b].mean()), float(y[index == b].mean()), int((index == b).sum()))
+        for b in range(bins)
+        if (index == b).any()
+    ]
+
+
+def calibration_svg(points: list[tuple[float, float, int]], size: int = 320) -> str:
+    pad = 40
+    scale = size - 2 * pad
+
+    def xy(px: float, py: float) -> tuple[float, float]:
+        return pad + px * scale, size - pad - py * scale
+
+    (x0, y0), (x1, y1) = xy(0, 0), xy(1, 1)
+    dots = "".join(
+        f'<circle cx="{xy(px, py)[0]:.1f}" cy="{xy(px, py)[1]:.1f}" r="4" fill="#1f77b4">'
+        f"<title>predicted {px:.3f}, observed {py:.3f}, n={n}</title></circle>"
+        for px, py, n in points
+    )
+    path = " ".join(f"{xy(px, py)[0]:.1f},{xy(px, py)[1]:.1f}" for px, py, _ in points)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}">'
+        f'<rect width="{size}" height="{size}" fill="white"/>'
+        f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="#aaa" stroke-dasharray="4"/>'
+        f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="black"/>'
+        f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="black"/>'
+        f'<polyline points="{path}" fill="none" stroke="#1f77b4"/>{dots}'
+        f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle" font-size="12">'
+        "predicted churn probability</text>"
+        f'<text x="12" y="{size / 2}" font-size="12" transform="rotate(-90 12 {size / 2})" '
+        'text-anchor="middle">observed churn rate</text></svg>'
+    )
+
+
+def _table(rows: dict[str, dict]) -> str:
+    keys = ["mae", "rmse", "spearman", "aggregate_error", "top_decile_capture"]
+    lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, metrics in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.4g}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def write_report(result, churn_out, pcltv_out, reports_dir: Path, version: str) -> Path:
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    y_churn, p_churn = churn_out[3], churn_out[4]
+    svg_path = reports_dir / f"{version}-churn-calibration.svg"
+    svg_path.write_text(calibration_svg(reliability_bins(y_churn, p_churn)))
+    churn_metrics = result.metrics["churn"]
+    pcltv_metrics = result.metrics["pcltv"]
+    text = f"""# Training run {version}
+
+## Churn (horizon {churn_out[1].horizon_days} days)
+
+Evaluated on cutoff {churn_metrics["evaluated_on"]} ({churn_metrics["rows"]} customers),
+trained on earlier cutoffs, Platt-calibrated on the cutoff in between.
+
+| metric | value |
+|---|---|
+| ROC-AUC | {churn_metrics["roc_auc"]:.4f} |
+| PR-AUC | {churn_metrics["pr_auc"]:.4f} |
+| Brier score | {churn_metrics["brier"]:.4f} |
+| expected calibration error | {churn_metrics["ece"]:.4f} |
+| ONNX vs native max abs difference | {churn_metrics["parity_max_abs"]:.2e} |
+
+![calibration]({svg_path.name})
+
+## pCLTV (horizon {pcltv_out[1].horizon_days} days)
+
+Evaluated on cutoff {pcltv_metrics["evaluated_on"]} ({pcltv_metrics["rows"]} customers).
+Served: **{pcltv_metrics["served"]}**.
+
+{
+        _table(
+            {
+                "LightGBM": pcltv_metrics["lightgbm"],
+                "BG/NBD + Gamma-Gamma": pcltv_metrics["bgnbd_gamma_gamma"],
+            }
+        )
+    }
+
+ONNX vs native max abs difference: {pcltv_metrics["parity_max_abs"]:.2e}
+({pcltv_metrics["parity_unit"]}).
+
+## Segment
+
+RFM quantile edges: `{json.dumps(result.metrics["segment"]["bin_edges"])}`
+"""
+    path = reports_dir / f"{version}.md"
+    path.write_text(text)
+    return path

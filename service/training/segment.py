@@ -1,0 +1,89 @@
+"""RFM segments: quantile scores 1–5 learnt at training time, named by a fixed rule table.
+
+The thresholds are a scikit-learn KBinsDiscretizer (quantile strategy) exported to
+ONNX. Recency scores are reversed (recent = 5). The naming rule (R and F scores,
+the widely used RFM grid) is documented in docs/models.md:
+
+| R \\ F | 1 | 2 | 3 | 4 | 5 |
+|---|---|---|---|---|---|
+| 5 | New Customers | Potential Loyalists | Potential Loyalists | Champions | Champions |
+| 4 | Promising | Potential Loyalists | Potential Loyalists | Loyal Customers | Loyal Customers |
+| 3 | About To Sleep | About To Sleep | Need Attention | Loyal Customers | Loyal Customers |
+| 2 | Hibernating | Hibernating | At Risk | At Risk | Can't Lose Them |
+| 1 | Lost | Hibernating | At Risk | At Risk | Can't Lose Them |
+
+Customers without a counted order have no R/F/M position: they are "New Customers"
+while their tenure is within NEW_CUSTOMER_DAYS, else "Lost", with scores 1/1/1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.preprocessing import KBinsDiscretizer
+
+from service.features.vector import MODEL_FEATURES
+
+RFM_FEATURES = ("recency_days", "orders_total", "revenue_total")
+RFM_COLUMNS = [MODEL_FEATURES.index(name) for name in RFM_FEATURES]
+NEW_CUSTOMER_DAYS = 30
+
+SEGMENTS = (
+    "Champions",
+    "Loyal Customers",
+    "Potential Loyalists",
+    "New Customers",
+    "Promising",
+    "Need Attention",
+    "About To Sleep",
+    "At Risk",
+    "Can't Lose Them",
+    "Hibernating",
+    "Lost",
+)
+
+_GRID = {
+    5: ("New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"),
+    4: (
+        "Promising",
+        "Potential Loyalists",
+        "Potential Loyalists",
+        "Loyal Customers",
+        "Loyal Customers",
+    ),
+    3: ("About To Sleep", "About To Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"),
+    2: ("Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"),
+    1: ("Lost", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"),
+}
+
+
+def segment_name(r: int, f: int) -> str:
+    return _GRID[r][f - 1]
+
+
+def fit_rfm(X: np.ndarray) -> KBinsDiscretizer:
+    """Quantile bins on buyers only (non-buyers are handled by rule)."""
+    rfm = X[:, RFM_COLUMNS].astype(np.float64)
+    buyers = rfm[~np.isnan(rfm[:, 0])]
+    # Equal quantile edges (many customers with one order) are merged by scikit-learn;
+    # scores_from_bins spreads the remaining bins over 1..5.
+    binner = KBinsDiscretizer(n_bins=5, encode="ordinal", strategy="quantile")
+    binner.fit(buyers)
+    return binner
+
+
+def to_onnx(binner: KBinsDiscretizer):
+    return convert_sklearn(
+        binner,
+        initial_types=[("rfm", FloatTensorType([None, len(RFM_FEATURES)]))],
+        target_opset={"": 15, "ai.onnx.ml": 3},
+    )
+
+
+def scores_from_bins(bins: np.ndarray, n_bins: np.ndarray) -> np.ndarray:
+    """Map ordinal bins to 1..5 scores on each axis, recency reversed, robust to collapsed
+    bins (a feature with fewer distinct quantiles spreads its bins over 1..5)."""
+    scaled = np.rint(1 + bins * 4 / np.maximum(n_bins - 1, 1)).astype(int)
+    scaled[:, 0] = 6 - scaled[:, 0]
+    return scaled
