@@ -50,6 +50,7 @@ def fit_churn(
 ) -> ChurnModel:
     classifier = lgb.LGBMClassifier(random_state=seed, **PARAMS)
     classifier.fit(X_train, y_train)
+    onnx_export.snap_thresholds_to_float32(classifier)
     p = np.clip(classifier.predict_proba(X_calib)[:, 1], 1e-7, 1 - 1e-7)
     platt = LogisticRegression(C=1e6).fit(np.log(p / (1 - p)).reshape(-1, 1), y_calib)
     return ChurnModel(classifier, float(platt.coef_[0, 0]), float(platt.intercept_[0]))

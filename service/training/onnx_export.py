@@ -15,16 +15,47 @@ OPSET = 15
 PARITY_TOLERANCE = 1e-5
 
 
+def _float32_floor(value: str) -> str:
+    threshold = float(value)
+    rounded = np.float32(threshold)
+    if float(rounded) > threshold:
+        rounded = np.nextafter(rounded, np.float32(-np.inf))
+    return repr(float(rounded))
+
+
+def snap_thresholds_to_float32(model) -> None:
+    """Make every split threshold the largest float32 not above it.
+
+    ONNX tree ensembles compare in float32; LightGBM in float64. For float32 inputs
+    `x <= t` and `x <= floor32(t)` are the same test, so after this the native model
+    predicts exactly as before and exactly as its ONNX export (no threshold falls
+    between two float32 neighbours any more).
+    """
+    lines = model.booster_.model_to_string().split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("threshold="):
+            values = line.removeprefix("threshold=").split()
+            lines[i] = "threshold=" + " ".join(_float32_floor(v) for v in values)
+    # Byte offsets of the trees no longer hold; without them LightGBM parses in order.
+    lines = [line for line in lines if not line.startswith("tree_sizes=")]
+    model._Booster = lgb.Booster(model_str="\n".join(lines))
+
+
 def _lightgbm_graph(model, n_features: int) -> onnx.ModelProto:
     return convert_lightgbm(
         model,
         initial_types=[(INPUT, FloatTensorType([None, n_features]))],
-        target_opset={"": OPSET, "ai.onnx.ml": 3},
+        target_opset=OPSET,
         zipmap=False,
     )
 
 
 def _append(graph_model: onnx.ModelProto, nodes, initializers, output: str) -> onnx.ModelProto:
+    for opset in graph_model.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = max(opset.version, OPSET)
+    if not any(o.domain in ("", "ai.onnx") for o in graph_model.opset_import):
+        graph_model.opset_import.append(helper.make_opsetid("", OPSET))
     graph = graph_model.graph
     graph.node.extend(nodes)
     graph.initializer.extend(initializers)
@@ -45,25 +76,26 @@ def calibrated_classifier(
     """LightGBM probability, then Platt scaling on its log-odds: sigmoid(a * logit(p) + b)."""
     graph_model = _lightgbm_graph(model, n_features)
     probabilities = graph_model.graph.output[1].name
+    c = "calibration_"  # prefix: the converter's graph already uses short names
     nodes = [
-        helper.make_node("Slice", [probabilities, "col1", "col2", "axis1"], ["p"]),
-        helper.make_node("Clip", ["p", "p_min", "p_max"], ["p_clipped"]),
-        helper.make_node("Sub", ["one", "p_clipped"], ["q"]),
-        helper.make_node("Div", ["p_clipped", "q"], ["odds"]),
-        helper.make_node("Log", ["odds"], ["logit"]),
-        helper.make_node("Mul", ["logit", "slope"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "intercept"], ["z"]),
-        helper.make_node("Sigmoid", ["z"], ["probability"]),
+        helper.make_node("Slice", [probabilities, c + "col1", c + "col2", c + "axis"], [c + "p"]),
+        helper.make_node("Clip", [c + "p", c + "min", c + "max"], [c + "clipped"]),
+        helper.make_node("Sub", [c + "one", c + "clipped"], [c + "q"]),
+        helper.make_node("Div", [c + "clipped", c + "q"], [c + "odds"]),
+        helper.make_node("Log", [c + "odds"], [c + "logit"]),
+        helper.make_node("Mul", [c + "logit", c + "slope"], [c + "scaled"]),
+        helper.make_node("Add", [c + "scaled", c + "intercept"], [c + "z"]),
+        helper.make_node("Sigmoid", [c + "z"], ["probability"]),
     ]
     initializers = [
-        _const("col1", [1], TensorProto.INT64),
-        _const("col2", [2], TensorProto.INT64),
-        _const("axis1", [1], TensorProto.INT64),
-        _const("p_min", 1e-7),
-        _const("p_max", 1 - 1e-7),
-        _const("one", 1.0),
-        _const("slope", slope),
-        _const("intercept", intercept),
+        _const(c + "col1", [1], TensorProto.INT64),
+        _const(c + "col2", [2], TensorProto.INT64),
+        _const(c + "axis", [1], TensorProto.INT64),
+        _const(c + "min", 1e-7),
+        _const(c + "max", 1 - 1e-7),
+        _const(c + "one", 1.0),
+        _const(c + "slope", slope),
+        _const(c + "intercept", intercept),
     ]
     return _append(graph_model, nodes, initializers, "probability")
 
@@ -72,7 +104,7 @@ def non_negative_regressor(model: lgb.LGBMRegressor, n_features: int) -> onnx.Mo
     """LightGBM regression output clipped at zero (revenue cannot be negative)."""
     graph_model = _lightgbm_graph(model, n_features)
     raw = graph_model.graph.output[0].name
-    nodes = [helper.make_node("Relu", [raw], ["value"])]
+    nodes = [helper.make_node("Relu", [raw], ["value"], name="clip_at_zero")]
     return _append(graph_model, nodes, [], "value")
 
 

@@ -47,6 +47,7 @@ class PcltvModel:
 def fit_pcltv(X: np.ndarray, revenue: np.ndarray, seed: int) -> PcltvModel:
     regressor = lgb.LGBMRegressor(random_state=seed, **PARAMS)
     regressor.fit(X, revenue / OUTPUT_SCALE)
+    onnx_export.snap_thresholds_to_float32(regressor)
     return PcltvModel(regressor)
 
 

@@ -89,7 +89,9 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
     X_cal, o_cal, _ = await _stack(snapshots, conn, cutoffs[1:2], horizon)
     X_train, o_train, _ = await _stack(snapshots, conn, cutoffs[2:], horizon)
     log(f"churn: train {len(X_train)} rows, calibrate {len(X_cal)}, evaluate {len(X_eval)}")
-    model = churn.fit_churn(X_train, o_train == 0, X_cal, o_cal == 0, config.seed)
+    model = churn.fit_churn(
+        X_train, (o_train == 0).astype(int), X_cal, (o_cal == 0).astype(int), config.seed
+    )
     native = model.predict(X_eval)
     graph = model.to_onnx(len(MODEL_FEATURES))
     parity = onnx_export.check_parity(graph, X_eval, native)

@@ -47,6 +47,7 @@ _MAX_SERIES_TERMS = 20_000
 # Log-parameter box for the optimiser: exp(+-12) spans 6e-6 .. 1.6e5, far beyond any
 # plausible value, and keeps gammaln/betaln away from overflow during line searches.
 _LOG_BOUND = 12.0
+_Q_MIN = 1.001  # Gamma-Gamma q floor under q_constraint
 
 
 # --------------------------------------------------------------------------------------
@@ -295,8 +296,9 @@ def expected_purchases(
                               * 2F1(r+x, b+x; a+b+x-1; z)] * P(alive),
     with z = t/(alpha+T+t) and P(alive) from `probability_alive`.
 
-    Evaluated in an equivalent, stable form. 2F1(r+x, b+x; c; z) diverges like
-    (1-z)^(a-1-r-x) for large x, and (a-1) -> 0 makes the prefactor blow up while the
+    Evaluated in an equivalent, stable form. 2F1(r+x, b+x; c; z) grows like
+    (1-z)^(a-1-r-x) as z -> 1 (huge for heavy buyers, cancelled by the power in front),
+    and (a-1) -> 0 makes the prefactor blow up while the
     bracket cancels to 0. Euler's transformation 2F1(A,B;C;z) = (1-z)^(C-A-B)
     2F1(C-A, C-B; C; z) turns the bracket into
 
@@ -415,13 +417,17 @@ def fit_gamma_gamma(
     monetary_value: np.ndarray,
     penalizer: float = 0.0,
     starts: Sequence[tuple[float, float, float]] | None = None,
+    q_constraint: bool = False,
 ) -> GammaGammaParams:
     """Maximum-likelihood Gamma-Gamma fit (the `lifetimes.GammaGammaFitter` equivalent).
 
     Uses only customers with a repeat purchase and positive mean spend (frequency > 0,
     monetary_value > 0): the model describes repeat-purchase amounts. Minimises the mean
     negative log-likelihood (`gamma_gamma_log_likelihood`) plus `penalizer * (p^2 + q^2 + v^2)` over
-    log-parameters with L-BFGS-B from several starts.
+    log-parameters with L-BFGS-B from several starts. `q_constraint=True` (lifetimes'
+    option of that name) keeps q >= 1.001 so that the population mean spend p v / (q-1),
+    which `expected_average_spend` gives customers without repeat purchases, stays finite
+    on heavy-tailed spend data.
     """
     x, m = _as_float_arrays(frequency, monetary_value)
     use = (x > 0) & (m > 0)
@@ -437,7 +443,10 @@ def fit_gamma_gamma(
         ll = gamma_gamma_log_likelihood(params, x, m)
         return float(-np.mean(ll) + penalizer * np.sum(np.exp(2 * log_params)))
 
-    best = _minimise_from_starts(objective, starts)
+    lower = [None, np.log(_Q_MIN) if q_constraint else None, None]
+    if q_constraint:
+        starts = [(p, max(q, 2.0), v) for p, q, v in starts]
+    best = _minimise_from_starts(objective, starts, lower)
     return GammaGammaParams(*(float(v) for v in np.exp(best)))
 
 
@@ -519,13 +528,19 @@ def _as_float_arrays(*arrays: object) -> tuple[np.ndarray, ...]:
 
 
 def _minimise_from_starts(
-    objective: Callable[[np.ndarray], float], starts: Sequence[Sequence[float]]
+    objective: Callable[[np.ndarray], float],
+    starts: Sequence[Sequence[float]],
+    lower: Sequence[float | None] | None = None,
 ) -> np.ndarray:
-    """Best local optimum of `objective` (over log-parameters) from each natural start."""
+    """Best local optimum of `objective` (over log-parameters) from each natural start.
+
+    `lower` optionally raises the lower bound of individual log-parameters.
+    """
     best_x, best_f = None, np.inf
     for start in starts:
         x0 = np.log(np.asarray(start, dtype=float))
-        bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
+        lows = lower if lower is not None else [None] * len(x0)
+        bounds = [(-_LOG_BOUND if lo is None else lo, _LOG_BOUND) for lo in lows]
         with np.errstate(all="ignore"):
             result = minimize(objective, x0, method="L-BFGS-B", bounds=bounds)
         if np.isfinite(result.fun) and result.fun < best_f:
