@@ -22,11 +22,13 @@ from service.events.router import router as events_router
 from service.events.schemas import EventBatch
 from service.events.validation import EventRules
 from service.features.router import router as features_router
+from service.offers.config import NboSettings
 from service.offers.router import router as offers_router
 from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
 from service.scoring.engine import Tiers
+from service.scoring.nbo import NboContext, OfferCache
 from service.scoring.router import router as scoring_router
 from service.scoring.store import ModelStore
 from service.training.registry import ensure_shipped
@@ -53,6 +55,7 @@ async def lifespan(app: FastAPI):
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:
             await ensure_key(conn, settings.bootstrap_api_key, "bootstrap", ["admin"])
+    app.state.nbo = NboContext(NboSettings(), OfferCache())
     app.state.models = ModelStore(Tiers(settings.pcltv_tier_high, settings.pcltv_tier_medium))
     connect = app.state.pool.acquire
     async with connect() as conn:

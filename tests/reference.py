@@ -229,9 +229,7 @@ class ReferenceModel:
             features[f"orders_{n}d"] = orders_in(n)
         for n in WINDOWS:
             features[f"revenue_{n}d"] = cents(revenue_in(n))
-        features["aov"] = (
-            cents(Fraction(revenue_total) / orders_total) if orders_total else None
-        )
+        features["aov"] = cents(Fraction(revenue_total) / orders_total) if orders_total else None
         if orders_total >= 2:
             first_day, last_day = min(d for d, _ in counted), max(d for d, _ in counted)
             features["avg_days_between_orders"] = (last_day - first_day).days / (orders_total - 1)
@@ -286,8 +284,9 @@ def differences(expected: dict[str, Any], got: dict[str, Any]) -> dict[str, tupl
     diffs = {}
     for name in sorted(set(FEATURE_NAMES) | set(got)):
         want, have = expected.get(name, "<absent>"), got.get(name, "<absent>")
-        if isinstance(want, bool) != isinstance(have, bool) or want != have:
-            diffs[name] = (want, have)
-        elif name == "avg_days_between_orders" and want is not None and type(have) is not float:
+        same = isinstance(want, bool) == isinstance(have, bool) and want == have
+        if name == "avg_days_between_orders" and want is not None:
+            same = same and type(have) is float
+        if not same:
             diffs[name] = (want, have)
     return diffs

@@ -145,9 +145,11 @@ def scenarios(draw):
             for kind in refunds:
                 parts = [order.amount]
                 if kind == "partial":
-                    parts = [(order.amount * Decimal(draw(st.integers(1, 99))) / 100).quantize(
-                        Decimal("0.0001")
-                    )]
+                    parts = [
+                        (order.amount * Decimal(draw(st.integers(1, 99))) / 100).quantize(
+                            Decimal("0.0001")
+                        )
+                    ]
                 elif kind == "split":
                     first = (order.amount / 3).quantize(Decimal("0.0001"))
                     parts = [first, order.amount - first]
@@ -183,9 +185,9 @@ def scenarios(draw):
         for _ in range(draw(st.integers(0, 3))):
             answers = draw(
                 st.fixed_dictionaries({}, optional={"csat": st.integers(1, 5)})
-                | st.fixed_dictionaries({"nps": st.integers(0, 10)}, optional={
-                    "csat": st.integers(1, 5)
-                })
+                | st.fixed_dictionaries(
+                    {"nps": st.integers(0, 10)}, optional={"csat": st.integers(1, 5)}
+                )
             )
             if not answers:
                 answers = {"csat": 3}
@@ -266,14 +268,57 @@ def features(client, customer_id: str, as_of: str):
 def test_customer_without_orders_has_features(client):
     """Minimal repro: a known customer with no (counted) order must not be a 404."""
     customer = "fx-" + uuid.uuid4().hex[:10]
-    post(client, {
-        "event_id": f"{customer}-e1", "customer_id": customer, "type": "session_started",
-        "occurred_at": "2024-03-01T10:00:00Z",
-    })
+    post(
+        client,
+        {
+            "event_id": f"{customer}-e1",
+            "customer_id": customer,
+            "type": "session_started",
+            "occurred_at": "2024-03-01T10:00:00Z",
+        },
+    )
     response = features(client, customer, "2024-03-02T00:00:00Z")
     assert response.status_code == 200, response.text
     assert response.json()["sessions_30d"] == 1
     assert response.json()["orders_total"] == 0
+
+
+def counters(body: dict) -> tuple[int, int, list[int]]:
+    return body["accepted"], body["duplicates"], [r["index"] for r in body["rejected"]]
+
+
+def test_rejected_event_sent_twice_in_a_batch_is_rejected_twice(client):
+    """A batch means its events in order: a rejected event repeated is rejected again,
+    not counted as a duplicate (nothing of it was stored)."""
+    customer = "fx-" + uuid.uuid4().hex[:10]
+    first = {
+        "event_id": f"{customer}-e1",
+        "customer_id": customer,
+        "type": "order_completed",
+        "occurred_at": "2024-03-01T10:00:00Z",
+        "order_id": "o1",
+        "amount": "10",
+    }
+    assert counters(post(client, first)) == (1, 0, [])
+    other_amount = {**first, "event_id": f"{customer}-e2", "amount": "11"}
+    assert counters(post(client, other_amount, other_amount)) == (0, 0, [0, 1])
+    conflict = {**first, "amount": "12"}
+    assert counters(post(client, conflict, conflict)) == (0, 0, [0, 1])
+
+
+def test_resend_after_a_conflicting_copy_in_the_same_batch_is_a_duplicate(client):
+    """An exact re-send of a stored event is a duplicate, even when a conflicting copy
+    of it (rejected) comes earlier in the same batch."""
+    customer = "fx-" + uuid.uuid4().hex[:10]
+    stored = {
+        "event_id": f"{customer}-e1",
+        "customer_id": customer,
+        "type": "session_started",
+        "occurred_at": "2024-03-01T10:00:00Z",
+    }
+    assert counters(post(client, stored)) == (1, 0, [])
+    conflicting = {**stored, "occurred_at": "2024-03-01T10:00:01Z"}
+    assert counters(post(client, conflicting, stored)) == (0, 1, [0])
 
 
 @settings(

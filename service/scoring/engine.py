@@ -81,9 +81,11 @@ class ModelSet:
         churn = onnx_export.run(self.models["churn"].session, X)[:, 0].astype(float)
         pcltv_model = self.models["pcltv"]
         parameters = pcltv_model.manifest.parameters
+        base = np.nan_to_num(X[:, MODEL_FEATURES.index(parameters["base_feature"])])
         value = (
             onnx_export.run(pcltv_model.session, X)[:, 0].astype(float)
-            * parameters["output_scale"]
+            * (base.astype(float) + parameters["base_offset"])
+            * parameters["base_scale"]
             * parameters["margin"]
             * discount_factor(pcltv_model.manifest.horizon_days, parameters["annual_discount_rate"])
         )

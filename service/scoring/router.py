@@ -16,15 +16,18 @@ router = APIRouter(prefix="/v1", tags=["scores"])
 Reader = Annotated[object, Depends(require_scope("scores:read"))]
 
 
-async def _score(request: Request, conn, customer_id, as_of, explain) -> dict:
+async def _score(request: Request, conn, customer_id, as_of, explain, context) -> dict:
+    state = request.app.state
     try:
         return await score_customer(
             conn,
-            request.app.state.models.current,
-            request.app.state.settings,
+            state.models.current,
+            state.nbo,
+            state.settings,
             customer_id,
             as_of,
             explain,
+            context,
         )
     except ModelsUnavailable as error:
         raise HTTPException(503, str(error)) from None
@@ -44,11 +47,13 @@ async def get_scores(
     as_of: AsOf = None,
     explain: Annotated[bool, Query(description="Add top feature contributions.")] = False,
 ) -> dict:
-    return await _score(request, conn, customer_id, as_of, explain)
+    return await _score(request, conn, customer_id, as_of, explain, {"source": "get_scores"})
 
 
 @router.post(
     "/score", response_model=ScoresResponse, responses={503: {"description": "No models loaded"}}
 )
 async def post_score(request: Request, body: ScoreRequest, conn: Driver, _key: Reader) -> dict:
-    return await _score(request, conn, body.customer_id, body.as_of, body.explain)
+    return await _score(
+        request, conn, body.customer_id, body.as_of, body.explain, body.context_dict()
+    )

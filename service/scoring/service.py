@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -11,6 +11,7 @@ from service.config import Settings
 from service.features.service import read_features, resolve_as_of
 from service.features.vector import cold_start_features
 from service.scoring.engine import ModelSet
+from service.scoring.nbo import NboContext, next_best_offer
 
 
 class ModelsUnavailable(RuntimeError):
@@ -24,6 +25,7 @@ def _money(value: float) -> float:
 def scores_body(
     models: ModelSet, features: dict, known: bool, settings: Settings, explain: bool
 ) -> dict[str, Any]:
+    """Every prediction but the offer (which needs the database)."""
     scores = models.score([features])
     body: dict[str, Any] = {
         "customer_id": features["customer_id"],
@@ -49,8 +51,6 @@ def scores_body(
             "m": int(scores.m[0]),
         },
         "model_versions": models.versions,
-        "next_best_offer": None,
-        "nbo_reason": "no_offers",
     }
     if explain:
         body["reasons"] = {
@@ -63,21 +63,22 @@ def scores_body(
 async def score_customer(
     conn: asyncpg.Connection,
     models: ModelSet | None,
+    nbo: NboContext,
     settings: Settings,
     customer_id: str | None,
     as_of: datetime | None,
     explain: bool,
+    request_context: dict[str, Any],
 ) -> dict[str, Any]:
     if models is None:
         raise ModelsUnavailable("no active models are loaded")
     moment, day = resolve_as_of(as_of, settings.zone)
     found = await read_features(conn, [customer_id], moment, day) if customer_id else {}
     features = found.get(customer_id) if customer_id else None
+    known = features is not None
     if features is None:
-        return scores_body(
-            models, cold_start_features(customer_id, moment), False, settings, explain
-        )
-    if features["consent"]["profiling"] is False:
+        features = cold_start_features(customer_id, moment)
+    elif features["consent"]["profiling"] is False:
         return {
             "customer_id": customer_id,
             "as_of": moment,
@@ -86,4 +87,15 @@ async def score_customer(
             "model_versions": models.versions,
             "nbo_reason": "profiling_consent_withdrawn",
         }
-    return scores_body(models, features, True, settings, explain)
+    body = scores_body(models, features, known, settings, explain)
+    body["next_best_offer"], body["nbo_reason"] = await next_best_offer(
+        conn,
+        nbo,
+        features,
+        body["segment"]["name"],
+        body["pcltv"]["tier"],
+        body["churn"]["band"],
+        datetime.now(UTC),
+        request_context,
+    )
+    return body

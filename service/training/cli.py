@@ -51,6 +51,12 @@ def _models(args: argparse.Namespace) -> int:
     from service.training import registry
 
     async def work(raw, conn) -> int:
+        if args.models_command == "register":
+            manifest = await registry.register(raw, Path(args.folder))
+            if args.activate:
+                await registry.activate(raw, manifest.name, manifest.version)
+            print(f"registered {manifest.name} {manifest.version}")
+            return 0
         if args.models_command == "activate":
             try:
                 await registry.activate(raw, args.name, args.version)
@@ -85,6 +91,9 @@ def add_commands(sub) -> None:
     models = sub.add_parser("models", help="list or activate model versions")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     models_sub.add_parser("list", help="registered versions (* = active)")
+    register = models_sub.add_parser("register", help="register an artifact folder")
+    register.add_argument("folder", help="models/<name>/<version>")
+    register.add_argument("--activate", action="store_true")
     activate = models_sub.add_parser("activate", help="make a version active (hot reload)")
     activate.add_argument("name", choices=["churn", "pcltv", "segment", "nbo"])
     activate.add_argument("version")

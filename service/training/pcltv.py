@@ -1,7 +1,11 @@
 """pCLTV: net revenue in the next H days, by LightGBM on the point-in-time features.
 
-The target is learnt in thousands of currency units so that float32 ONNX trees agree
-with native LightGBM to 1e-5 of the model's unit (a tenth of a cent).
+Trees cannot extrapolate: a customer buying more often than anyone in the training
+data would be capped at the largest leaf. So the model learns a *multiplier* of the
+customer's trailing-year revenue (plus a constant for customers with none), and the
+prediction is multiplier × (revenue_365d + BASE_OFFSET) × BASE_SCALE; the ONNX graph is
+the multiplier, the product is done by the scoring engine from the manifest. BASE_SCALE
+keeps multipliers below ~2, where float32 trees agree with float64 ones to 1e-5.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 
+from service.features.vector import MODEL_FEATURES
 from service.training import onnx_export
 
-OUTPUT_SCALE = 1000.0
+BASE_FEATURE = "revenue_365d"
+BASE_OFFSET = 50.0
+BASE_SCALE = 10.0
 
 PARAMS = dict(
     objective="tweedie",
@@ -30,23 +37,30 @@ PARAMS = dict(
 )
 
 
+def base(X: np.ndarray) -> np.ndarray:
+    column = X[:, MODEL_FEATURES.index(BASE_FEATURE)].astype(np.float64)
+    return (np.nan_to_num(column) + BASE_OFFSET) * BASE_SCALE
+
+
 @dataclass
 class PcltvModel:
     regressor: lgb.LGBMRegressor
 
-    def predict_scaled(self, X: np.ndarray) -> np.ndarray:
+    def multiplier(self, X: np.ndarray) -> np.ndarray:
         return np.maximum(self.regressor.predict(X.astype(np.float32)), 0.0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.predict_scaled(X) * OUTPUT_SCALE
+        return self.multiplier(X) * base(X)
 
     def to_onnx(self, n_features: int):
         return onnx_export.non_negative_regressor(self.regressor, n_features)
 
 
 def fit_pcltv(X: np.ndarray, revenue: np.ndarray, seed: int) -> PcltvModel:
+    """Weighted by the base so the loss stays on the revenue scale."""
     regressor = lgb.LGBMRegressor(random_state=seed, **PARAMS)
-    regressor.fit(X, revenue / OUTPUT_SCALE)
+    weights = base(X)
+    regressor.fit(X, revenue / weights, sample_weight=weights)
     onnx_export.snap_thresholds_to_float32(regressor)
     return PcltvModel(regressor)
 

@@ -128,10 +128,10 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     X_train, _, r_train = await _stack(snapshots, conn, cutoffs[1:], horizon)
     log(f"pcltv: train {len(X_train)} rows, evaluate {len(X_eval)}")
     model = pcltv.fit_pcltv(X_train, r_train, config.seed)
-    scaled = model.predict_scaled(X_eval)
     graph = model.to_onnx(len(MODEL_FEATURES))
-    parity = onnx_export.check_parity(graph, X_eval, scaled)
-    ours = regression_report(r_eval, scaled * pcltv.OUTPUT_SCALE)
+    parity = onnx_export.check_parity(graph, X_eval, model.multiplier(X_eval))
+    predictions = model.predict(X_eval)
+    ours = regression_report(r_eval, predictions)
     eval_shot = await snapshots.at(cutoffs[0])
     base = await baseline.predict(conn, eval_shot.customer_ids, cutoffs[0], horizon)
     theirs = regression_report(r_eval, base.predictions)
@@ -140,7 +140,7 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "lightgbm": ours,
         "bgnbd_gamma_gamma": theirs,
         "parity_max_abs": parity,
-        "parity_unit": f"{pcltv.OUTPUT_SCALE:g} currency units",
+        "parity_unit": "multiplier of (revenue_365d + base_offset) * base_scale",
         "evaluated_on": str(cutoffs[0]),
         "rows": len(X_eval),
         "baseline_parameters": base.parameters,
@@ -158,13 +158,15 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         },
         metrics=metrics,
         parameters={
-            "output_scale": pcltv.OUTPUT_SCALE,
+            "base_feature": pcltv.BASE_FEATURE,
+            "base_offset": pcltv.BASE_OFFSET,
+            "base_scale": pcltv.BASE_SCALE,
             "margin": config.margin,
             "annual_discount_rate": config.annual_discount_rate,
             **pcltv.PARAMS,
         },
     )
-    return graph, manifest, model, r_eval, scaled * pcltv.OUTPUT_SCALE, base.predictions
+    return graph, manifest, model, r_eval, predictions, base.predictions
 
 
 async def train_segment(snapshots: Snapshots, as_of: date):

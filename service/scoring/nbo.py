@@ -1,0 +1,129 @@
+"""Next-best-offer inside a scoring request: live offers, the policy, the decision log.
+
+Only requests for customers with an id decide (decisions are logged per customer).
+A customer's decision is reused while it is younger than `decision_ttl_seconds`, so a
+tool polling scores does not burn the contact-frequency cap with every poll.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from service.offers.config import NboSettings
+from service.offers.decisions import load_offers, new_decision_id, record_decision
+from service.offers.policy import CustomerContext, OfferSpec, PastDecision, decide, history_window
+from service.offers.priors import segment_propensity
+
+_HISTORY = """
+SELECT decision_id, decided_at, offer_id, propensity, expected_value
+FROM offer_decisions
+WHERE customer_id = $1 AND decided_at > $2 AND decided_at <= $3
+ORDER BY decided_at DESC
+"""
+
+
+@dataclass
+class OfferCache:
+    """Live offers, re-read at most every `ttl` seconds (the catalog changes rarely)."""
+
+    ttl: float = 2.0
+    _offers: list[OfferSpec] = field(default_factory=list)
+    _loaded_at: float = -1e9
+
+    async def get(self, conn: asyncpg.Connection, now: datetime) -> list[OfferSpec]:
+        if time.monotonic() - self._loaded_at > self.ttl:
+            self._offers = await load_offers(conn, now)
+            self._loaded_at = time.monotonic()
+        return [offer for offer in self._offers if offer.is_live(now)]
+
+
+@dataclass
+class NboContext:
+    settings: NboSettings
+    offers: OfferCache
+    propensity_model: Any | None = None  # scores offers; None: segment priors only
+    rng: random.Random = field(default_factory=random.Random)
+    decision_ttl_seconds: float = 3600.0
+
+
+def _offer_body(decision_id: str, offer: OfferSpec, propensity, expected_value) -> dict:
+    return {
+        "offer_id": offer.offer_id,
+        "name": offer.name,
+        "channel": offer.channel,
+        "propensity": round(float(propensity or 0.0), 6),
+        "expected_value": round(float(expected_value or 0.0), 4),
+        "decision_id": decision_id,
+    }
+
+
+async def next_best_offer(
+    conn: asyncpg.Connection,
+    nbo: NboContext,
+    features: dict,
+    segment: str,
+    value_tier: str,
+    churn_band: str,
+    now: datetime,
+    request_context: dict[str, Any],
+) -> tuple[dict | None, str]:
+    customer_id = features["customer_id"]
+    if customer_id is None:
+        return None, "anonymous_customer"
+    offers = await nbo.offers.get(conn, now)
+    if not offers:
+        return None, "no_offers"
+    policy = nbo.settings.policy()
+    window = max(history_window(policy, offers), timedelta(seconds=nbo.decision_ttl_seconds))
+    rows = await conn.fetch(_HISTORY, customer_id, now - window, now)
+    latest = rows[0] if rows else None
+    by_id = {offer.offer_id: offer for offer in offers}
+    if (
+        latest is not None
+        and latest["offer_id"] in by_id
+        and (now - latest["decided_at"]).total_seconds() < nbo.decision_ttl_seconds
+    ):
+        offer = by_id[latest["offer_id"]]
+        body = _offer_body(
+            latest["decision_id"], offer, latest["propensity"], latest["expected_value"]
+        )
+        return body, "previous_decision"
+    customer = CustomerContext(
+        customer_id=customer_id,
+        now=now,
+        segment=segment,
+        value_tier=value_tier,
+        churn_band=churn_band,
+        consent=features["consent"],
+        history=[PastDecision(r["decided_at"], r["offer_id"]) for r in reversed(rows)],
+    )
+    propensities = (
+        nbo.propensity_model.score(features, segment, offers)
+        if nbo.propensity_model is not None
+        else [segment_propensity(segment)] * len(offers)
+    )
+    by_offer = dict(zip((o.offer_id for o in offers), propensities, strict=True))
+    decision = decide(customer, offers, lambda o: by_offer[o.offer_id], policy, nbo.rng)
+    decision_id = new_decision_id()
+    version = getattr(nbo.propensity_model, "version", None)
+    decision = await record_decision(
+        conn,
+        customer_id,
+        decision_id,
+        decision,
+        now,
+        policy,
+        model_version=version,
+        context=request_context,
+    )
+    if decision.offer is None:
+        return None, decision.reason
+    return _offer_body(
+        decision_id, decision.offer, decision.propensity, decision.expected_value
+    ), decision.reason
