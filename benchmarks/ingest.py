@@ -28,13 +28,8 @@ import asyncio
 import json
 import math
 import os
-import platform
 import random
 import secrets
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,28 +38,42 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import LoadResult, build_get_requests, percentile, run_load  # noqa: E402
+from common import (  # noqa: E402
+    READ_CONNECTIONS,
+    ReadOutcome,
+    ReadTarget,
+    Server,
+    alternate_reads,
+    asyncpg_url,
+    create_database,
+    drop_database,
+    fmt_rate,
+    log,
+    machine_line,
+    median,
+    pool_size,
+    run,
+    server_url,
+    start_bare,
+    start_service,
+    verdict,
+    wait_ready,
+    with_database,
+)
+from loadgen import build_get_requests, percentile  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BATCH = 500
-READ_CONNECTIONS = 16
 
 # Targets (see benchmarks/README.md).
 TARGET_INGEST_EPS = 10_000
 TARGET_INGEST_VS_COPY = 0.25
 TARGET_READ_P99_FACTOR = 2.0
 TARGET_READ_THROUGHPUT_SHARE = 0.50
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------- data --
@@ -211,100 +220,7 @@ def copy_record(event: dict) -> tuple:
     )
 
 
-# ------------------------------------------------------------ infrastructure --
-
-
-def with_database(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
-
-
-def asyncpg_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    return f"postgresql{sep}{rest}" if scheme.startswith("postgresql+") else url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen
-    port: int
-    log_path: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            # The server runs in its own session: its group is only it and its workers.
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
-
-def start_server(name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path):
-    log_path = logdir / f"{name}.log"
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return Server(name=name, proc=proc, port=port, log_path=log_path)
-
-
-async def wait_ready(server: Server, path: str = "/readyz", timeout: float = 180.0) -> float:
-    """Poll until `path` answers 200; returns seconds waited."""
-    t0 = time.perf_counter()
-    last = ""
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        while time.perf_counter() - t0 < timeout:
-            if server.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{server.name} exited with code {server.proc.returncode} before ready:\n"
-                    f"{server.log_tail()}"
-                )
-            try:
-                r = await client.get(f"http://127.0.0.1:{server.port}{path}")
-                if r.status_code == 200:
-                    return time.perf_counter() - t0
-                last = f"{r.status_code} {r.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            await asyncio.sleep(0.25)
-    raise RuntimeError(
-        f"{server.name} not ready after {timeout:.0f}s (last: {last}):\n{server.log_tail()}"
-    )
-
-
-def scorer_command() -> list[str]:
-    exe = Path(sys.executable).parent / "scorer"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "service.cli"]
-
-
 # -------------------------------------------------------------- measurements --
-
-
-def median(values: list[float]) -> float:
-    values = [v for v in values if not math.isnan(v)]
-    return statistics.median(values) if values else math.nan
 
 
 @dataclass
@@ -503,37 +419,6 @@ async def bench_copy(dsn: str, work: Workload, connections: int, rounds: int) ->
     return outcome
 
 
-@dataclass
-class ReadOutcome:
-    rounds: list[LoadResult] = field(default_factory=list)
-
-    @property
-    def throughput(self) -> float:
-        return median([r.throughput for r in self.rounds])
-
-    def pct(self, q: float) -> float:
-        return median([r.pct(q) for r in self.rounds])
-
-    def pooled_pct(self, q: float) -> float:
-        return percentile(sorted(x for r in self.rounds for x in r.latencies), q) * 1000.0
-
-    @property
-    def requests(self) -> int:
-        return sum(r.requests for r in self.rounds)
-
-    @property
-    def non_2xx(self) -> int:
-        return sum(r.non_2xx for r in self.rounds)
-
-    @property
-    def io_errors(self) -> int:
-        return sum(r.io_errors for r in self.rounds)
-
-    @property
-    def client_cpu(self) -> float:
-        return median([r.client_cpu_share for r in self.rounds])
-
-
 async def bench_reads(
     targets: dict[str, int],
     api_key: str,
@@ -548,34 +433,15 @@ async def bench_reads(
     paths = [f"/v1/customers/{c}/features" for c in sample]
     headers = {"Authorization": f"Bearer {api_key}"}
     requests = build_get_requests("127.0.0.1", paths, headers)
-    out = {name: ReadOutcome() for name in targets}
-    names = list(targets)
-    per_round = duration / rounds
-    for k in range(rounds):
-        order = names if k % 2 == 0 else names[::-1]  # alternate who goes first
-        for name in order:
-            result = await run_load(
-                "127.0.0.1",
-                targets[name],
-                requests,
-                connections=READ_CONNECTIONS,
-                duration=per_round,
-                warmup=warmup,
-            )
-            out[name].rounds.append(result)
-            log(f"read round {k + 1}/{rounds} {name:>8}: {result.summary()}")
-    return out
+    return await alternate_reads(
+        [ReadTarget(name, port, requests) for name, port in targets.items()],
+        duration,
+        rounds,
+        warmup,
+    )
 
 
 # ------------------------------------------------------------------- report --
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def fmt_rate(v: float) -> str:
-    return f"{v:,.0f}" if not math.isnan(v) else "n/a"
 
 
 async def sanity_checks(port: int, api_key: str, customers: list[str]) -> list[str]:
@@ -621,42 +487,27 @@ async def sanity_checks(port: int, api_key: str, customers: list[str]) -> list[s
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    base_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    base_url = server_url()
     dbname = f"scorer_bench_{os.getpid()}"
     db_url = with_database(base_url, dbname)
     api_key = "bench_" + secrets.token_urlsafe(24)
     logdir = Path(tempfile.mkdtemp(prefix="scorer-bench-"))
+    pool = pool_size()
 
     log(f"generating {args.events:,} events for {args.customers:,} customers (seed {args.seed})")
     t0 = time.perf_counter()
     work = build_workload(args.events, args.customers, args.warmup_events, args.seed)
     log(f"generated in {time.perf_counter() - t0:.1f}s; {len(work.customers):,} distinct customers")
 
-    admin = await asyncpg.connect(asyncpg_url(base_url))
-    pg_version = await admin.fetchval("SHOW server_version")
-    await admin.execute(f'CREATE DATABASE "{dbname}"')
-    await admin.close()
+    pg_version = await create_database(base_url, dbname)
     log(f"created database {dbname}")
 
     servers: list[Server] = []
     report: list[str] = []
     exit_code = 0
     try:
-        service_port = free_port()
-        service = start_server(
-            "service",
-            [
-                *scorer_command(),
-                "serve",
-                "--port",
-                str(service_port),
-                "--workers",
-                str(args.workers),
-            ],
-            {"DATABASE_URL": db_url, "SCORER_BOOTSTRAP_API_KEY": api_key},
-            service_port,
-            logdir,
-        )
+        service = start_service(db_url, api_key, args.workers, pool, logdir)
+        service_port = service.port
         servers.append(service)
         waited = await wait_ready(service)
         log(f"service ready on :{service_port} after {waited:.1f}s (log {service.log_path})")
@@ -674,34 +525,9 @@ async def main_async(args: argparse.Namespace) -> int:
         await conn.close()
 
         # (b) feature reads vs the bare endpoint.
-        bare_port = free_port()
-        bare = start_server(
-            "bare",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                str(REPO / "benchmarks"),
-                "bare_app:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(bare_port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            {
-                "BARE_DATABASE_URL": asyncpg_url(db_url),
-                # Same pool size as the service (its SCORER_DB_POOL_SIZE, default 10).
-                "BARE_POOL_SIZE": os.environ.get("SCORER_DB_POOL_SIZE", "10"),
-            },
-            bare_port,
-            logdir,
-        )
+        # Same DB pool size per worker as the service.
+        bare = start_bare(db_url, args.workers, pool, logdir)
+        bare_port = bare.port
         servers.append(bare)
         await wait_ready(bare)
         log(f"bare app ready on :{bare_port}")
@@ -727,9 +553,7 @@ async def main_async(args: argparse.Namespace) -> int:
         if args.keep_db:
             log(f"kept database {dbname}")
         else:
-            admin = await asyncpg.connect(asyncpg_url(base_url))
-            await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-            await admin.close()
+            await drop_database(base_url, dbname)
             log(f"dropped database {dbname}")
 
     # ---- numbers
@@ -754,13 +578,10 @@ async def main_async(args: argparse.Namespace) -> int:
     w("=" * 78)
     w("Customer Scorer benchmark")
     w("=" * 78)
-    w(
-        f"machine     : {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, PostgreSQL {pg_version}"
-    )
+    w(f"machine     : {machine_line(pg_version)}")
     w(
         f"setup       : service workers={args.workers}, database {dbname} (fresh), "
-        f"DB pool per worker {os.environ.get('SCORER_DB_POOL_SIZE', '10 (default)')} "
+        f"DB pool per worker {pool} "
         "for both apps, client and servers on the same host"
     )
     w(
@@ -936,15 +757,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        runner = asyncio.Runner()
-    with runner:
-        return runner.run(main_async(args))
+    return run(main_async, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.features.vector import MODEL_FEATURES
+from service.training import pcltv
 from service.scoring.nbo import OfferCache
 from service.training.artifacts import MODELS_DIR, shipped_versions
 
@@ -134,7 +134,7 @@ def test_explain_returns_top_feature_contributions(client):
     for model in ("churn", "pcltv"):
         reasons = body["reasons"][model]
         assert 1 <= len(reasons) <= 3
-        assert all(r["feature"] in MODEL_FEATURES for r in reasons)
+        assert all(r["feature"] in pcltv.FEATURES for r in reasons)
         sizes = [abs(r["contribution"]) for r in reasons]
         assert sizes == sorted(sizes, reverse=True)
 

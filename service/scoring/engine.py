@@ -13,8 +13,8 @@ from functools import cached_property
 import lightgbm as lgb
 import numpy as np
 
-from service.features.vector import MODEL_FEATURES, feature_matrix
-from service.training import onnx_export, segment
+from service.features.vector import feature_matrix
+from service.training import onnx_export, pcltv, segment
 from service.training.artifacts import Manifest
 from service.training.churn import band
 from service.training.pcltv import discount_factor
@@ -29,6 +29,16 @@ class LoadedModel:
     @cached_property
     def explainer(self) -> lgb.Booster | None:
         return lgb.Booster(model_str=self.explainer_text) if self.explainer_text else None
+
+    @cached_property
+    def probabilistic(self) -> pcltv.Probabilistic | None:
+        if "bgnbd" not in self.manifest.parameters:
+            return None
+        return pcltv.Probabilistic.from_parameters(self.manifest.parameters)
+
+    def model_input(self, X: np.ndarray) -> np.ndarray:
+        """The matrix this model's graph takes (pCLTV adds the probabilistic columns)."""
+        return self.probabilistic.augment(X) if self.probabilistic else X
 
     @classmethod
     def from_registry(cls, record) -> LoadedModel:
@@ -81,11 +91,10 @@ class ModelSet:
         churn = onnx_export.run(self.models["churn"].session, X)[:, 0].astype(float)
         pcltv_model = self.models["pcltv"]
         parameters = pcltv_model.manifest.parameters
-        base = np.nan_to_num(X[:, MODEL_FEATURES.index(parameters["base_feature"])])
+        augmented = pcltv_model.model_input(X)
+        multiplier = onnx_export.run(pcltv_model.session, augmented)[:, 0].astype(float)
         value = (
-            onnx_export.run(pcltv_model.session, X)[:, 0].astype(float)
-            * (base.astype(float) + parameters["base_offset"])
-            * parameters["base_scale"]
+            pcltv.blend(multiplier, augmented, parameters)
             * parameters["margin"]
             * discount_factor(pcltv_model.manifest.horizon_days, parameters["annual_discount_rate"])
         )
@@ -122,15 +131,15 @@ class ModelSet:
 
     def reasons(self, name: str, row: dict, top: int = 3) -> list[dict]:
         """Top feature contributions (TreeSHAP from the native booster) for one customer."""
-        explainer = self.models[name].explainer
-        if explainer is None:
+        model = self.models[name]
+        if model.explainer is None:
             return []
-        X = feature_matrix([row])
-        contributions = explainer.predict(X, pred_contrib=True)[0][:-1]
+        X = model.model_input(feature_matrix([row]))
+        contributions = model.explainer.predict(X, pred_contrib=True)[0][:-1]
         order = np.argsort(-np.abs(contributions))[:top]
         return [
             {
-                "feature": MODEL_FEATURES[i],
+                "feature": model.manifest.features[i],
                 "value": None if np.isnan(X[0, i]) else float(X[0, i]),
                 "contribution": round(float(contributions[i]), 6),
             }

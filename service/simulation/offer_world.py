@@ -240,7 +240,10 @@ class OfferWorld:
             k = len(options)
             if greedy is not None and epsilon < 1.0:
                 greedy_id = greedy(customers[i], [self.offers[j] for j in options])
-                greedy_j = next(j for j in options if self.offers[j].offer_id == greedy_id)
+                matches = [j for j in options if self.offers[j].offer_id == greedy_id]
+                if not matches:
+                    raise ValueError(f"greedy choice {greedy_id!r} is not an eligible offer")
+                greedy_j = int(matches[0])
             else:
                 greedy_j = -1
             explore = rng.random() < epsilon

@@ -98,3 +98,45 @@ def add_commands(sub) -> None:
     activate.add_argument("name", choices=["churn", "pcltv", "segment", "nbo"])
     activate.add_argument("version")
     models.set_defaults(func=_models)
+    add_evaluation_commands(sub)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from service.cli import run_with_connection
+    from service.config import get_settings
+    from service.scoring.engine import Tiers
+    from service.scoring.store import ModelStore
+    from service.training.dataset import data_span
+    from service.training.evaluate import predict_at, side_by_side, truth_outcomes
+    from service.training.registry import ensure_shipped
+
+    settings = get_settings()
+
+    async def work(raw, conn) -> int:
+        await ensure_shipped(raw)
+        store = ModelStore(Tiers(settings.pcltv_tier_high, settings.pcltv_tier_medium))
+        await store.refresh(raw)
+        models = store.current
+        day = date.fromisoformat(args.as_of) if args.as_of else (await data_span(raw))[1]
+        pcltv_days, churn_days = models.horizon("pcltv"), models.horizon("churn")
+        predictions = await predict_at(raw, models, day, pcltv_days)
+        churned, spend = truth_outcomes(
+            Path(args.truth), predictions.customer_ids, churn_days, pcltv_days
+        )
+        report = side_by_side(predictions, churned, spend)
+        report.update(
+            as_of=str(day), customers=len(predictions.customer_ids), model_versions=models.versions
+        )
+        print(json.dumps(report, indent=2))
+        return 0
+
+    return run_with_connection(settings, work)
+
+
+def add_evaluation_commands(sub) -> None:
+    evaluate = sub.add_parser(
+        "evaluate", help="metrics of the active models against a simulator truth file"
+    )
+    evaluate.add_argument("--truth", required=True, help="the .truth.csv of `scorer simulate`")
+    evaluate.add_argument("--as-of", help="day to predict from (default: newest event day)")
+    evaluate.set_defaults(func=_evaluate)

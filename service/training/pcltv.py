@@ -1,34 +1,54 @@
-"""pCLTV: net revenue in the next H days, by LightGBM on the point-in-time features.
+"""pCLTV: net revenue in the next H days — LightGBM on the features and on the outputs
+of the field's BG/NBD + Gamma-Gamma model.
 
-Trees cannot extrapolate: a customer buying more often than anyone in the training
-data would be capped at the largest leaf. So the model learns a *multiplier* of the
-customer's trailing-year revenue (plus a constant for customers with none), and the
-prediction is multiplier × (revenue_365d + BASE_OFFSET) × BASE_SCALE; the ONNX graph is
-the multiplier, the product is done by the scoring engine from the manifest. BASE_SCALE
-keeps multipliers below ~2, where float32 trees agree with float64 ones to 1e-5.
+Trees cannot extrapolate: a customer buying more often, or for longer, than anyone in
+the training data would be capped at the largest leaf. So the trees learn a
+*multiplier* of a base that does extrapolate — the BG/NBD + Gamma-Gamma expected
+revenue (plus a constant, for customers without orders) — and see the probabilistic
+model's outputs as features too. The ONNX graph is the multiplier; the scoring engine
+computes the probabilistic columns and the product from the parameters in the manifest.
+
+The served value blends the two: BLEND_WEIGHT × trees + (1 − BLEND_WEIGHT) × BG/NBD.
+The trees are trained on cutoffs a horizon or more before serving time, when the
+population was younger; the probabilistic model is refitted on the newest snapshot
+(it needs no labels), so leaning partly on it hedges against that drift. The weight
+is a fixed design constant (chosen on the seed-42 simulation, see docs/models.md).
+
+The BG/NBD inputs come from feature columns, so online and offline agree exactly:
+x = orders_total − 1, t_x = avg_days_between_orders · x, T = t_x + recency_days
+(in weeks), monetary value = aov.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
 import numpy as np
 
 from service.features.vector import MODEL_FEATURES
 from service.training import onnx_export
+from service.training import probabilistic as prob
 
-BASE_FEATURE = "revenue_365d"
-BASE_OFFSET = 50.0
-BASE_SCALE = 10.0
+BASE_OFFSET = 5.0
+BASE_SCALE = 100.0
+BLEND_WEIGHT = 0.8
+WEEK = 7.0
+PROBABILISTIC_FEATURES = (
+    "bgnbd_expected_purchases",
+    "bgnbd_probability_alive",
+    "gamma_gamma_expected_spend",
+    "bgnbd_expected_revenue",
+)
+FEATURES = (*MODEL_FEATURES, *PROBABILISTIC_FEATURES)
 
+# Squared error on the multiplier weighted by base² is squared error on revenue.
 PARAMS = dict(
-    objective="tweedie",
-    tweedie_variance_power=1.3,
-    n_estimators=400,
-    learning_rate=0.04,
-    num_leaves=31,
-    min_child_samples=50,
+    objective="regression",
+    n_estimators=200,
+    learning_rate=0.03,
+    num_leaves=15,
+    min_child_samples=200,
     subsample=0.8,
     subsample_freq=1,
     colsample_bytree=0.9,
@@ -37,32 +57,123 @@ PARAMS = dict(
 )
 
 
-def base(X: np.ndarray) -> np.ndarray:
-    column = X[:, MODEL_FEATURES.index(BASE_FEATURE)].astype(np.float64)
-    return (np.nan_to_num(column) + BASE_OFFSET) * BASE_SCALE
+def _column(X: np.ndarray, name: str) -> np.ndarray:
+    return X[:, MODEL_FEATURES.index(name)].astype(np.float64)
+
+
+def bgnbd_inputs(X: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(buyer mask, x, t_x, T in weeks, monetary value) from feature columns."""
+    orders = np.nan_to_num(_column(X, "orders_total"))
+    buyers = orders >= 1
+    x = np.where(buyers, orders - 1, 0.0)
+    t_x = np.nan_to_num(_column(X, "avg_days_between_orders")) * x
+    T = t_x + np.nan_to_num(_column(X, "recency_days"))
+    monetary = np.nan_to_num(_column(X, "aov"))
+    return buyers, x, t_x / WEEK, T / WEEK, monetary
+
+
+@dataclass
+class Probabilistic:
+    """Fitted BG/NBD and Gamma-Gamma parameters and the horizon they predict."""
+
+    bgnbd: prob.BgNbdParams
+    gamma_gamma: prob.GammaGammaParams
+    horizon_days: int
+
+    @classmethod
+    def fit(cls, X: np.ndarray, horizon_days: int) -> Probabilistic:
+        buyers, x, t_x, T, monetary = bgnbd_inputs(X)
+        bg = prob.fit_bgnbd(x[buyers], t_x[buyers], T[buyers])
+        repeat = buyers & (x > 0) & (monetary > 0)
+        gg = prob.fit_gamma_gamma(x[repeat], monetary[repeat], q_constraint=True)
+        return cls(bg, gg, horizon_days)
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> Probabilistic:
+        return cls(
+            prob.BgNbdParams(**parameters["bgnbd"]),
+            prob.GammaGammaParams(**parameters["gamma_gamma"]),
+            parameters["probabilistic_horizon_days"],
+        )
+
+    def parameters(self) -> dict:
+        return {
+            "bgnbd": asdict(self.bgnbd),
+            "gamma_gamma": asdict(self.gamma_gamma),
+            "probabilistic_horizon_days": self.horizon_days,
+        }
+
+    def columns(self, X: np.ndarray) -> np.ndarray:
+        buyers, x, t_x, T, monetary = bgnbd_inputs(X)
+        out = np.zeros((len(X), len(PROBABILISTIC_FEATURES)))
+        if buyers.any():
+            b = buyers
+            purchases = prob.expected_purchases(
+                self.bgnbd, self.horizon_days / WEEK, x[b], t_x[b], T[b]
+            )
+            spend = prob.expected_average_spend(self.gamma_gamma, x[b], monetary[b])
+            out[b, 0] = purchases
+            out[b, 1] = prob.probability_alive(self.bgnbd, x[b], t_x[b], T[b])
+            out[b, 2] = spend
+            out[b, 3] = purchases * spend
+        return out
+
+    def augment(self, X: np.ndarray) -> np.ndarray:
+        return np.hstack([X, self.columns(X)]).astype(np.float32)
+
+
+def probabilistic_revenue(X_augmented: np.ndarray) -> np.ndarray:
+    column = X_augmented[:, FEATURES.index("bgnbd_expected_revenue")].astype(np.float64)
+    return np.nan_to_num(column)
+
+
+def base(X_augmented: np.ndarray, offset: float = BASE_OFFSET, scale: float = BASE_SCALE):
+    return (probabilistic_revenue(X_augmented) + offset) * scale
+
+
+def blend(multiplier: np.ndarray, X_augmented: np.ndarray, parameters: dict) -> np.ndarray:
+    """The served value, from the constants recorded in the model's manifest."""
+    trees = np.maximum(multiplier, 0.0) * base(
+        X_augmented, parameters["base_offset"], parameters["base_scale"]
+    )
+    weight = parameters["blend_weight"]
+    return weight * trees + (1 - weight) * probabilistic_revenue(X_augmented)
+
+
+SERVING_CONSTANTS = {
+    "base_offset": BASE_OFFSET,
+    "base_scale": BASE_SCALE,
+    "blend_weight": BLEND_WEIGHT,
+}
 
 
 @dataclass
 class PcltvModel:
     regressor: lgb.LGBMRegressor
+    probabilistic: Probabilistic
 
-    def multiplier(self, X: np.ndarray) -> np.ndarray:
-        return np.maximum(self.regressor.predict(X.astype(np.float32)), 0.0)
+    def multiplier(self, X_augmented: np.ndarray) -> np.ndarray:
+        return np.maximum(self.regressor.predict(X_augmented), 0.0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.multiplier(X) * base(X)
+        augmented = self.probabilistic.augment(X)
+        return blend(self.multiplier(augmented), augmented, SERVING_CONSTANTS)
 
-    def to_onnx(self, n_features: int):
-        return onnx_export.non_negative_regressor(self.regressor, n_features)
+    def to_onnx(self):
+        return onnx_export.non_negative_regressor(self.regressor, len(FEATURES))
 
 
-def fit_pcltv(X: np.ndarray, revenue: np.ndarray, seed: int) -> PcltvModel:
-    """Weighted by the base so the loss stays on the revenue scale."""
+def fit_pcltv(
+    X: np.ndarray, revenue: np.ndarray, X_newest: np.ndarray, horizon_days: int, seed: int
+) -> PcltvModel:
+    """Trees on the labelled cutoffs; BG/NBD + Gamma-Gamma on the newest snapshot."""
+    probabilistic = Probabilistic.fit(X_newest, horizon_days)
+    augmented = probabilistic.augment(X)
+    weights = base(augmented)
     regressor = lgb.LGBMRegressor(random_state=seed, **PARAMS)
-    weights = base(X)
-    regressor.fit(X, revenue / weights, sample_weight=weights)
+    regressor.fit(augmented, revenue / weights, sample_weight=weights**2)
     onnx_export.snap_thresholds_to_float32(regressor)
-    return PcltvModel(regressor)
+    return PcltvModel(regressor, probabilistic)
 
 
 def discount_factor(horizon_days: int, annual_rate: float) -> float:

@@ -127,9 +127,11 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     X_eval, _, r_eval = await _stack(snapshots, conn, cutoffs[:1], horizon)
     X_train, _, r_train = await _stack(snapshots, conn, cutoffs[1:], horizon)
     log(f"pcltv: train {len(X_train)} rows, evaluate {len(X_eval)}")
-    model = pcltv.fit_pcltv(X_train, r_train, config.seed)
-    graph = model.to_onnx(len(MODEL_FEATURES))
-    parity = onnx_export.check_parity(graph, X_eval, model.multiplier(X_eval))
+    newest = await snapshots.at(as_of)
+    model = pcltv.fit_pcltv(X_train, r_train, newest.X, horizon, config.seed)
+    graph = model.to_onnx()
+    augmented = model.probabilistic.augment(X_eval)
+    parity = onnx_export.check_parity(graph, augmented, model.multiplier(augmented))
     predictions = model.predict(X_eval)
     ours = regression_report(r_eval, predictions)
     eval_shot = await snapshots.at(cutoffs[0])
@@ -140,7 +142,7 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "lightgbm": ours,
         "bgnbd_gamma_gamma": theirs,
         "parity_max_abs": parity,
-        "parity_unit": "multiplier of (revenue_365d + base_offset) * base_scale",
+        "parity_unit": "multiplier of (BG/NBD expected revenue + base_offset) * base_scale",
         "evaluated_on": str(cutoffs[0]),
         "rows": len(X_eval),
         "baseline_parameters": base.parameters,
@@ -149,7 +151,7 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     manifest = artifacts.Manifest(
         name="pcltv",
         version="",
-        features=list(MODEL_FEATURES),
+        features=list(pcltv.FEATURES),
         output="value",
         horizon_days=horizon,
         training_window={
@@ -158,9 +160,8 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         },
         metrics=metrics,
         parameters={
-            "base_feature": pcltv.BASE_FEATURE,
-            "base_offset": pcltv.BASE_OFFSET,
-            "base_scale": pcltv.BASE_SCALE,
+            **model.probabilistic.parameters(),
+            **pcltv.SERVING_CONSTANTS,
             "margin": config.margin,
             "annual_discount_rate": config.annual_discount_rate,
             **pcltv.PARAMS,

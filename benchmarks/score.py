@@ -1,0 +1,893 @@
+"""Scoring benchmark for Customer Scorer, against a bare baseline measured in the same run.
+
+(a) `GET /v1/customers/{id}/scores` for random known customers at 16 keep-alive
+    connections, against `benchmarks/bare_app.py` (FastAPI + asyncpg, one
+    primary-key SELECT on the same database, same worker count and DB pool
+    size), both driven by `benchmarks/loadgen.py`, rounds alternating between
+    the two. Without offers in the catalog a scores request is one feature
+    query plus the ONNX models (the offer catalog is re-read at most every 2 s).
+    With `--with-offers`, 3 offers are created through `POST /v1/offers` and the
+    test runs twice more: once where every request is a customer's first
+    decision (logged: lock, history, budget charge, insert), once where the
+    decisions of the hour are reused.
+(b) `scorer rescore --all`: the rate it prints itself and the rate over the
+    whole command's wall clock (process start, model loading included), over
+    several runs on consecutive days (`--as-of` now - 2 days, now - 1 day, now),
+    as a nightly job would run.
+
+Data: a fresh database `scorer_bench_<pid>` on `DATABASE_URL` (default
+postgresql://postgres@127.0.0.1:5432/test), loaded with
+`scorer simulate --customers N --days 365 --seed 7` (the simulated year ending
+today) and `scorer import`; dropped at the end unless `--keep-db`.
+
+    .venv/bin/python benchmarks/score.py [--customers 20000] [--duration 15] [--with-offers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    READ_CONNECTIONS,
+    REPO,
+    ReadOutcome,
+    ReadTarget,
+    Server,
+    alternate_reads,
+    asyncpg_url,
+    create_database,
+    drop_database,
+    fmt_rate,
+    load_average,
+    log,
+    machine_line,
+    median,
+    pool_size,
+    run,
+    scorer_command,
+    server_url,
+    start_bare,
+    start_service,
+    verdict,
+    wait_ready,
+    with_database,
+)
+from loadgen import build_get_requests  # noqa: E402
+
+# Targets (see benchmarks/README.md).
+TARGET_SCORES_P99_FACTOR = 3.0
+TARGET_SCORES_THROUGHPUT_SHARE = 0.40
+TARGET_RESCORE_PER_SECOND = 20_000
+
+SAMPLE_REQUESTS = 50_000  # random draws (with replacement) cycled by the load generator
+CHECK_CUSTOMERS = 200  # customers read once each, outside the timing, to check the answers
+
+OFFERS = [
+    {
+        "offer_id": "bench-winback-email",
+        "name": "Win-back: 15% off your next order",
+        "channel": "email",
+        "value": "120",
+        "cost": "2",
+        "eligibility": {"churn_bands": ["medium", "high"]},
+    },
+    {
+        "offer_id": "bench-loyalty-push",
+        "name": "Double loyalty points this week",
+        "channel": "push",
+        "value": "60",
+        "cost": "1",
+        "eligibility": {
+            "segments": [
+                "Champions",
+                "Loyal Customers",
+                "Potential Loyalists",
+                "New Customers",
+                "Promising",
+            ]
+        },
+    },
+    {
+        "offer_id": "bench-free-shipping-web",
+        "name": "Free shipping banner",
+        "channel": "web",
+        "value": "50",
+        "cost": "0.5",
+    },
+]
+
+SIMULATED = re.compile(r"simulated (\d+) customers: (\d+) events written")
+IMPORTED = re.compile(r"lines (\d+): accepted (\d+), duplicates (\d+), rejected (\d+)")
+RESCORED = re.compile(r"rescored (\d+) customer\(s\) in ([\d.]+) s \(([\d,]+)/s\)")
+
+
+# ---------------------------------------------------------------- commands --
+
+
+@dataclass
+class Command:
+    argv: list[str]
+    returncode: int
+    seconds: float  # wall clock of the whole process
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = 15) -> str:
+        text = (self.stderr.strip() + "\n" + self.stdout.strip()).strip()
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def run_scorer(args: list[str], db_url: str, logdir: Path, name: str) -> Command:
+    """`scorer <args>` against the benchmark database; output kept in `logdir/name.log`."""
+    argv = [*scorer_command(), *args]
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        argv,
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": db_url},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - t0
+    # Progress bars redraw with carriage returns: keep their last state only.
+    stderr = "\n".join(line.rsplit("\r", 1)[-1] for line in proc.stderr.splitlines())
+    (logdir / f"{name}.log").write_text(
+        f"$ {' '.join(argv)}\n# exit {proc.returncode} after {seconds:.2f}s\n"
+        f"--- stdout\n{proc.stdout}\n--- stderr\n{stderr}\n"
+    )
+    return Command(argv, proc.returncode, seconds, proc.stdout, stderr)
+
+
+def checked(command: Command, what: str) -> Command:
+    if command.returncode != 0:
+        raise RuntimeError(f"{what} failed with exit code {command.returncode}:\n{command.tail()}")
+    return command
+
+
+@dataclass
+class Dataset:
+    start: date
+    customers: int
+    events: int
+    simulate_seconds: float
+    lines: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    import_seconds: float
+    known: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+async def load_dataset(args: argparse.Namespace, db_url: str, datadir: Path, logdir: Path):
+    start = date.fromisoformat(args.start) if args.start else date.today() - timedelta(args.days)
+    out = datadir / "population.ndjson"
+    log(
+        f"simulating {args.customers:,} customers over {args.days} days from {start} "
+        f"(seed {args.seed})"
+    )
+    sim = checked(
+        run_scorer(
+            [
+                "simulate",
+                "--customers",
+                str(args.customers),
+                "--days",
+                str(args.days),
+                "--seed",
+                str(args.seed),
+                "--start",
+                start.isoformat(),
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            db_url,
+            logdir,
+            "simulate",
+        ),
+        "scorer simulate",
+    )
+    m = SIMULATED.search(sim.stdout + sim.stderr)
+    customers, events = (int(m.group(1)), int(m.group(2))) if m else (args.customers, -1)
+    log(f"simulated {events:,} events in {sim.seconds:.1f}s; importing (takes a while)")
+    imp = checked(run_scorer(["import", str(out)], db_url, logdir, "import"), "scorer import")
+    m = IMPORTED.search(imp.stdout + imp.stderr)
+    lines, accepted, duplicates, rejected = (int(g) for g in m.groups()) if m else (-1,) * 4
+    log(
+        f"imported in {imp.seconds:.1f}s: accepted {accepted:,}, duplicates {duplicates:,}, "
+        f"rejected {rejected:,}"
+    )
+    data = Dataset(
+        start, customers, events, sim.seconds, lines, accepted, duplicates, rejected, imp.seconds
+    )
+    conn = await asyncpg.connect(asyncpg_url(db_url))
+    try:
+        await conn.execute("VACUUM ANALYZE")
+        data.known = [
+            r["customer_id"]
+            for r in await conn.fetch(
+                "SELECT customer_id FROM customers WHERE first_seen_day <= current_date ORDER BY 1"
+            )
+        ]
+        for table in ("events", "customer_daily", "orders", "customer_facts"):
+            data.rows[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")
+    finally:
+        await conn.close()
+    return data
+
+
+# ------------------------------------------------------------------ rescore --
+
+
+@dataclass
+class RescoreRound:
+    as_of: str  # "now" or an RFC 3339 time
+    ok: bool
+    customers: int = 0
+    seconds: float = math.nan  # as printed by the command
+    rate: float = math.nan  # as printed by the command
+    wall: float = math.nan  # the whole process
+    changed: int = 0  # customer_scores rows written (new or changed scores)
+    error: str = ""
+
+    @property
+    def wall_rate(self) -> float:
+        return self.customers / self.wall if self.ok else math.nan
+
+
+async def bench_rescore(db_url: str, rounds: int, logdir: Path) -> list[RescoreRound]:
+    """`scorer rescore --all` once per day for the last `rounds` days, ending with now."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    out: list[RescoreRound] = []
+    conn = await asyncpg.connect(asyncpg_url(db_url))
+    try:
+        for k in range(rounds):
+            days_back = rounds - 1 - k
+            extra = []
+            as_of = "now"
+            if days_back:
+                as_of = (now - timedelta(days=days_back)).isoformat()
+                extra = ["--as-of", as_of]
+            before = await conn.fetchval("SELECT coalesce(max(change_seq), 0) FROM customer_scores")
+            cmd = run_scorer(["rescore", "--all", *extra], db_url, logdir, f"rescore-{k + 1}")
+            m = RESCORED.search(cmd.stdout)
+            if cmd.returncode != 0 or m is None:
+                last = cmd.tail(1) or f"exit {cmd.returncode}"
+                out.append(RescoreRound(as_of, False, wall=cmd.seconds, error=last))
+                log(f"rescore round {k + 1}/{rounds} FAILED (exit {cmd.returncode}): {last}")
+                continue
+            changed = await conn.fetchval(
+                "SELECT count(*) FROM customer_scores WHERE change_seq > $1", before
+            )
+            r = RescoreRound(
+                as_of,
+                True,
+                customers=int(m.group(1)),
+                seconds=float(m.group(2)),
+                rate=float(m.group(3).replace(",", "")),
+                wall=cmd.seconds,
+                changed=changed,
+            )
+            out.append(r)
+            log(
+                f"rescore round {k + 1}/{rounds} (as of {as_of}): {r.customers:,} customers, "
+                f"{r.rate:,.0f}/s in-command, {r.wall:.2f}s wall clock, {r.changed:,} rows written"
+            )
+    finally:
+        await conn.close()
+    return out
+
+
+# ------------------------------------------------------------------- scores --
+
+
+@dataclass
+class ScoreCheck:
+    """What one read of each of a few customers answered (outside the timing)."""
+
+    statuses: Counter = field(default_factory=Counter)
+    known: Counter = field(default_factory=Counter)
+    suppressed: int = 0
+    segments: Counter = field(default_factory=Counter)
+    churn_bands: Counter = field(default_factory=Counter)
+    pcltv_tiers: Counter = field(default_factory=Counter)
+    nbo_reasons: Counter = field(default_factory=Counter)
+    offers: Counter = field(default_factory=Counter)
+    versions: dict = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    example: str = ""
+
+    def lines(self, label: str) -> list[str]:
+        def top(c: Counter, n: int = 6) -> str:
+            total = sum(c.values()) or 1
+            return ", ".join(f"{k} {v / total:.0%}" for k, v in c.most_common(n)) or "-"
+
+        n = sum(self.statuses.values())
+        out = [
+            f"check ({label}): {n} customers read once each -> statuses {dict(self.statuses)}, "
+            f"known {self.known.get(True, 0)}, suppressed (profiling consent withdrawn) "
+            f"{self.suppressed}",
+            f"  segments: {top(self.segments)}",
+            f"  churn bands: {top(self.churn_bands)}; pCLTV tiers: {top(self.pcltv_tiers)}",
+            f"  nbo_reason: {top(self.nbo_reasons)}"
+            + (f"; offers: {top(self.offers)}" if self.offers else ""),
+        ]
+        out.extend(f"  unexpected: {f}" for f in self.failures)
+        return out
+
+
+async def check_scores(port: int, api_key: str, customers: list[str]) -> ScoreCheck:
+    check = ScoreCheck()
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {api_key}"}, timeout=30.0
+    ) as client:
+        for customer in customers:
+            url = f"http://127.0.0.1:{port}/v1/customers/{customer}/scores"
+            try:
+                r = await client.get(url)
+            except httpx.HTTPError as exc:
+                check.statuses[type(exc).__name__] += 1
+                if len(check.failures) < 3:
+                    check.failures.append(f"{customer}: {exc!r}")
+                await asyncio.sleep(0.2)
+                continue
+            check.statuses[r.status_code] += 1
+            if r.status_code != 200:
+                if len(check.failures) < 3:
+                    check.failures.append(f"{customer}: HTTP {r.status_code} {r.text[:200]}")
+                continue
+            data = r.json()
+            check.known[data.get("known")] += 1
+            check.versions = data.get("model_versions") or check.versions
+            check.nbo_reasons[data.get("nbo_reason")] += 1
+            if data.get("suppressed"):
+                check.suppressed += 1
+                continue
+            check.segments[(data.get("segment") or {}).get("name")] += 1
+            check.churn_bands[(data.get("churn") or {}).get("band")] += 1
+            check.pcltv_tiers[(data.get("pcltv") or {}).get("tier")] += 1
+            offer = data.get("next_best_offer")
+            if offer:
+                check.offers[offer.get("offer_id")] += 1
+            if not check.example:
+                check.example = json.dumps(data, separators=(",", ":"))
+    return check
+
+
+def get_requests(api_key: str, customers: list[str], resource: str) -> list[bytes]:
+    paths = [f"/v1/customers/{c}/{resource}" for c in customers]
+    return build_get_requests("127.0.0.1", paths, {"Authorization": f"Bearer {api_key}"})
+
+
+@dataclass
+class Phase:
+    """One alternating service-vs-bare read test."""
+
+    key: str
+    title: str
+    service: ReadOutcome
+    bare: ReadOutcome
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def p99_factor(self) -> float:
+        return self.service.pct(99) / self.bare.pct(99)
+
+    @property
+    def throughput_share(self) -> float:
+        return self.service.throughput / self.bare.throughput
+
+    @property
+    def p99_ok(self) -> bool:
+        return self.p99_factor <= TARGET_SCORES_P99_FACTOR
+
+    @property
+    def throughput_ok(self) -> bool:
+        return self.throughput_share >= TARGET_SCORES_THROUGHPUT_SHARE
+
+    @property
+    def clean(self) -> bool:
+        return not (self.service.non_2xx or self.service.io_errors)
+
+
+async def random_phase(
+    key: str,
+    title: str,
+    ports: dict[str, int],
+    api_key: str,
+    customers: list[str],
+    args: argparse.Namespace,
+    seed: int,
+) -> Phase:
+    """Random known customers (with replacement), same sequence for both targets."""
+    rng = random.Random(seed)
+    sample = [rng.choice(customers) for _ in range(SAMPLE_REQUESTS)]
+    out = await alternate_reads(
+        [
+            ReadTarget("service", ports["service"], get_requests(api_key, sample, "scores")),
+            ReadTarget("bare", ports["bare"], get_requests(api_key, sample, "features")),
+        ],
+        args.duration,
+        args.read_rounds,
+        args.read_warmup,
+        label=key,
+    )
+    return Phase(key, title, out["service"], out["bare"])
+
+
+async def fresh_phase(
+    ports: dict[str, int],
+    api_key: str,
+    customers: list[str],
+    args: argparse.Namespace,
+) -> Phase:
+    """Each round a disjoint slice of customers, each asked for at most once: every
+    service request is that customer's first decision."""
+    per = len(customers) // args.read_rounds
+    slices = [customers[k * per : (k + 1) * per] for k in range(args.read_rounds)]
+    service_requests = [get_requests(api_key, s, "scores") for s in slices]
+    bare_requests = [get_requests(api_key, s, "features") for s in slices]
+    out = await alternate_reads(
+        [
+            ReadTarget("service", ports["service"], service_requests.__getitem__, per),
+            ReadTarget("bare", ports["bare"], bare_requests.__getitem__),
+        ],
+        args.duration,
+        args.read_rounds,
+        args.read_warmup,
+        label="first-decision",
+    )
+    phase = Phase(
+        "first_decision",
+        "Scores with 3 offers, every request a customer's first decision (logged)",
+        out["service"],
+        out["bare"],
+    )
+    per_round = args.duration / args.read_rounds
+    short = [r for r in phase.service.rounds if r.duration < per_round * 0.98]
+    if short:
+        covered = ", ".join(f"{r.duration:.1f}s" for r in short)
+        phase.notes.append(
+            f"NOTE: {len(short)} round(s) ran out of fresh customers ({per:,} per round) before "
+            f"{per_round:.1f}s; their figures cover {covered} (use more --customers)"
+        )
+    return phase
+
+
+async def create_offers(port: int, api_key: str) -> list[str]:
+    created = []
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {api_key}"}, timeout=30.0
+    ) as client:
+        for offer in OFFERS:
+            r = await client.post(f"http://127.0.0.1:{port}/v1/offers", json=offer)
+            if r.status_code != 200:
+                raise RuntimeError(
+                    f"POST /v1/offers {offer['offer_id']}: HTTP {r.status_code} {r.text[:300]}"
+                )
+            created.append(r.json()["offer_id"])
+    return created
+
+
+async def decision_stats(db_url: str) -> tuple[int, int, Counter]:
+    conn = await asyncpg.connect(asyncpg_url(db_url))
+    try:
+        total = await conn.fetchval("SELECT count(*) FROM offer_decisions")
+        distinct = await conn.fetchval("SELECT count(DISTINCT customer_id) FROM offer_decisions")
+        reasons = Counter(
+            {
+                r["reason"]: r["n"]
+                for r in await conn.fetch(
+                    "SELECT reason, count(*) AS n FROM offer_decisions GROUP BY reason"
+                )
+            }
+        )
+    finally:
+        await conn.close()
+    return total, distinct, reasons
+
+
+# ------------------------------------------------------------------- report --
+
+
+def read_table(w, phase: Phase) -> None:
+    svc, base = phase.service, phase.bare
+    w(
+        f"    {'target':<40} {'p50 ms':>8} {'p99 ms':>8} {'pooled p99':>10} {'req/s':>9} "
+        f"{'errors':>7} {'client CPU':>10}"
+    )
+    for label, res in (
+        ("service GET /v1/customers/{id}/scores", svc),
+        ("bare FastAPI+asyncpg PK SELECT", base),
+    ):
+        w(
+            f"    {label[:40]:<40} {res.pct(50):>8.2f} {res.pct(99):>8.2f} "
+            f"{res.pooled_pct(99):>10.2f} {res.throughput:>9,.0f} "
+            f"{res.non_2xx + res.io_errors:>7} {res.client_cpu:>10.0%}"
+        )
+    for i, (s, b) in enumerate(zip(svc.rounds, base.rounds, strict=False), 1):
+        w(
+            f"      round {i}: service p50 {s.pct(50):.2f} p99 {s.pct(99):.2f} ms "
+            f"{s.throughput:,.0f} req/s | bare p50 {b.pct(50):.2f} p99 {b.pct(99):.2f} ms "
+            f"{b.throughput:,.0f} req/s"
+        )
+    w(
+        f"    service p99 / bare p99      : {phase.p99_factor:.2f}x  -> target <= "
+        f"{TARGET_SCORES_P99_FACTOR:.0f}x: {verdict(phase.p99_ok)}"
+    )
+    w(
+        f"    service req/s / bare req/s  : {phase.throughput_share:.1%}  -> target >= "
+        f"{TARGET_SCORES_THROUGHPUT_SHARE:.0%}: {verdict(phase.throughput_ok)}"
+    )
+    for label, res in (("service", svc), ("bare", base)):
+        if res.non_2xx or res.io_errors:
+            w(
+                f"    WARNING {label}: {res.non_2xx:,} non-2xx answers and {res.io_errors} I/O "
+                f"errors of {res.requests:,} (statuses {dict(sorted(res.statuses.items()))}); "
+                "its figures include them"
+            )
+    for n in phase.notes:
+        w(f"    {n}")
+
+
+def markdown_rows(w, phase: Phase, what: str) -> None:
+    svc, base = phase.service, phase.bare
+    w(
+        f"| {what}: p50, ms ({READ_CONNECTIONS} conns) | {svc.pct(50):.2f} | {base.pct(50):.2f} | "
+        f"{svc.pct(50) / base.pct(50):.2f}x | — | — |"
+    )
+    w(
+        f"| {what}: p99, ms ({READ_CONNECTIONS} conns) | {svc.pct(99):.2f} | {base.pct(99):.2f} | "
+        f"{phase.p99_factor:.2f}x | ≤ {TARGET_SCORES_P99_FACTOR:.0f}x | {verdict(phase.p99_ok)} |"
+    )
+    w(
+        f"| {what}: throughput, req/s | {fmt_rate(svc.throughput)} | {fmt_rate(base.throughput)} | "
+        f"{phase.throughput_share:.1%} | ≥ {TARGET_SCORES_THROUGHPUT_SHARE:.0%} | "
+        f"{verdict(phase.throughput_ok)} |"
+    )
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return f"load average: {load_average()}"
+
+
+# --------------------------------------------------------------------- main --
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    base_url = server_url()
+    dbname = f"scorer_bench_{os.getpid()}"
+    db_url = with_database(base_url, dbname)
+    api_key = "bench_" + secrets.token_urlsafe(24)
+    logdir = Path(tempfile.mkdtemp(prefix="scorer-score-bench-"))
+    datadir = Path(tempfile.mkdtemp(prefix="scorer-score-data-"))
+    pool = pool_size()
+    started = datetime.now(UTC)
+    uptime_start = uptime()
+    log(f"uptime at start: {uptime_start}")
+    log(f"logs in {logdir}")
+
+    pg_version = await create_database(base_url, dbname)
+    log(f"created database {dbname}")
+
+    servers: list[Server] = []
+    phases: list[Phase] = []
+    checks: list[tuple[str, ScoreCheck]] = []
+    decisions: tuple[int, int, Counter] | None = None
+    fresh_customers = 0
+    ready_info: dict = {}
+    try:
+        data = await load_dataset(args, db_url, datadir, logdir)
+        shutil.rmtree(datadir, ignore_errors=True)
+        if not data.known:
+            raise RuntimeError("no known customers after the import")
+
+        # (b) batch rescoring first, with the machine to ourselves (no servers yet).
+        rescore = await bench_rescore(db_url, args.rescore_rounds, logdir)
+
+        service = start_service(db_url, api_key, args.workers, pool, logdir)
+        servers.append(service)
+        bare = start_bare(db_url, args.workers, pool, logdir)
+        servers.append(bare)
+        waited = await wait_ready(service)
+        log(f"service ready on :{service.port} after {waited:.1f}s (log {service.log_path})")
+        await wait_ready(bare)
+        log(f"bare app ready on :{bare.port}")
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            ready_info = (await client.get(f"http://127.0.0.1:{service.port}/readyz")).json()
+        ports = {"service": service.port, "bare": bare.port}
+
+        rng = random.Random(args.seed)
+        shuffled = data.known[:]
+        rng.shuffle(shuffled)
+
+        # (a) scores without offers.
+        checks.append(
+            ("no offers", await check_scores(service.port, api_key, shuffled[:CHECK_CUSTOMERS]))
+        )
+        phases.append(
+            await random_phase(
+                "no_offers",
+                "Scores, no offers (one feature query + the ONNX models)",
+                ports,
+                api_key,
+                data.known,
+                args,
+                args.seed,
+            )
+        )
+
+        if args.with_offers:
+            created = await create_offers(service.port, api_key)
+            log(f"created offers {created}; waiting for the service's offer cache (2 s)")
+            await asyncio.sleep(2.5)
+            # Decisions are per customer and reused for an hour: the check and each
+            # round of the first-decision test use customers nobody asked for yet.
+            checks.append(
+                (
+                    "3 offers, first decisions",
+                    await check_scores(service.port, api_key, shuffled[:CHECK_CUSTOMERS]),
+                )
+            )
+            fresh = shuffled[CHECK_CUSTOMERS:]
+            before = await decision_stats(db_url)
+            phases.append(await fresh_phase(ports, api_key, fresh, args))
+            after = await decision_stats(db_url)
+            decisions = after
+            fresh_customers = after[1] - before[1]
+            phases[-1].notes.append(
+                f"decisions logged during this test: {after[0] - before[0]:,} for "
+                f"{fresh_customers:,} distinct customers (one per customer: no request reused one)"
+            )
+            conn = await asyncpg.connect(asyncpg_url(db_url))
+            try:
+                decided = [
+                    r["customer_id"]
+                    for r in await conn.fetch(
+                        "SELECT DISTINCT customer_id FROM offer_decisions ORDER BY 1"
+                    )
+                ]
+            finally:
+                await conn.close()
+            phase = await random_phase(
+                "reused_decision",
+                "Scores with 3 offers, decisions of the last hour reused",
+                ports,
+                api_key,
+                decided,
+                args,
+                args.seed + 1,
+            )
+            phase.notes.append(
+                f"random customers among the {len(decided):,} with a decision logged this hour"
+            )
+            phases.append(phase)
+            final = await decision_stats(db_url)
+            if final[0] != after[0]:
+                phase.notes.append(
+                    f"NOTE: {final[0] - after[0]:,} decisions were logged during this test"
+                )
+            decisions = final
+    except Exception:
+        for s in servers:
+            log(f"--- {s.name} log tail ---\n{s.log_tail()}")
+        raise
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(datadir, ignore_errors=True)
+        if args.keep_db:
+            log(f"kept database {dbname}")
+        else:
+            await drop_database(base_url, dbname)
+            log(f"dropped database {dbname}")
+
+    # ---- report
+    ok_rounds = [r for r in rescore if r.ok]
+    rescore_rate = median([r.rate for r in ok_rounds])
+    rescore_wall = median([r.wall_rate for r in ok_rounds])
+    rescore_ok = bool(ok_rounds) and rescore_rate >= TARGET_RESCORE_PER_SECOND
+    versions = ready_info.get("models") or checks[0][1].versions
+
+    report: list[str] = []
+    w = report.append
+    w("")
+    w("=" * 78)
+    w("Customer Scorer scoring benchmark")
+    w("=" * 78)
+    w(f"run         : {started:%Y-%m-%d %H:%M} UTC, {datetime.now(UTC) - started} in all")
+    w(f"machine     : {machine_line(pg_version)}")
+    w(f"load (start): {uptime_start}")
+    w(f"load (end)  : {uptime()}")
+    w(
+        "              other processes may share these CPUs; client, servers and PostgreSQL "
+        "all run here"
+    )
+    w(
+        f"setup       : service workers={args.workers}, DB pool {pool} per worker for both the "
+        f"service and the bare app; database {dbname} (fresh, "
+        f"{'kept' if args.keep_db else 'dropped at the end'})"
+    )
+    w(
+        f"data        : scorer simulate --customers {data.customers:,} --days {args.days} "
+        f"--seed {args.seed} --start {data.start} -> {data.events:,} events in "
+        f"{data.simulate_seconds:.1f}s"
+    )
+    w(
+        f"              scorer import: {data.lines:,} lines, accepted {data.accepted:,}, "
+        f"duplicates {data.duplicates:,}, rejected {data.rejected:,} in "
+        f"{data.import_seconds:.0f}s ({data.lines / data.import_seconds:,.0f} lines/s)"
+    )
+    w(
+        f"              rows: {len(data.known):,} customers known today, "
+        + ", ".join(f"{t} {n:,}" for t, n in data.rows.items())
+    )
+    w(f"models      : {', '.join(f'{k}={v}' for k, v in versions.items()) or 'n/a'}")
+    w("")
+    for i, phase in enumerate(phases):
+        letter = "(a)" if i == 0 else "   "
+        w(
+            f"{letter} {phase.title} — {READ_CONNECTIONS} connections, {args.read_rounds} "
+            f"alternating rounds x {args.duration / args.read_rounds:.1f}s per target "
+            f"(+{args.read_warmup:.0f}s warm-up each)"
+        )
+        if phase.key == "no_offers":
+            w(
+                "    no offers exist: a scores request checks the key, runs one feature query "
+                "(customer_daily,"
+            )
+            w(
+                "    orders and customer_facts of that customer) and the churn, pCLTV and "
+                "segment ONNX models;"
+            )
+            w(
+                "    the bare app runs one primary-key SELECT on customers "
+                "(GET /v1/customers/{id}/features)"
+            )
+        read_table(w, phase)
+        w("")
+    for label, check in checks:
+        for line in check.lines(label):
+            w(f"    {line}")
+    if checks and checks[0][1].example:
+        w(f"    sample answer: {checks[0][1].example[:400]}")
+    if decisions is not None:
+        total, distinct, reasons = decisions
+        mix = ", ".join(f"{k} {v:,}" for k, v in reasons.most_common())
+        w(
+            f"    offer_decisions at the end: {total:,} rows for {distinct:,} customers ({mix}); "
+            f"offers: {', '.join(o['offer_id'] for o in OFFERS)}"
+        )
+    w("")
+    w(
+        f"(b) Batch rescoring — scorer rescore --all, {args.rescore_rounds} run(s) as a nightly "
+        "job on consecutive days"
+    )
+    w(
+        f"    (--as-of now-{args.rescore_rounds - 1}d, ..., the last without --as-of), "
+        "no server running; the first run writes every row"
+    )
+    for i, r in enumerate(rescore, 1):
+        if not r.ok:
+            w(f"    run {i} (as of {r.as_of}): FAILED after {r.wall:.1f}s: {r.error}")
+            continue
+        w(
+            f"    run {i} (as of {r.as_of[:10] if r.as_of != 'now' else 'now'}): "
+            f"{r.customers:,} customers in {r.seconds:.2f}s = {r.rate:,.0f}/s as printed; "
+            f"whole command {r.wall:.2f}s = {r.wall_rate:,.0f}/s; "
+            f"{r.changed:,} score rows written"
+        )
+    w(
+        f"    median, as printed (scoring loop)  : {fmt_rate(rescore_rate):>8} customers/s "
+        f"-> target >= {TARGET_RESCORE_PER_SECOND:,}: "
+        f"{verdict(rescore_ok) if ok_rounds else 'n/a (failed)'}"
+    )
+    w(
+        f"    median, whole command (wall clock) : {fmt_rate(rescore_wall):>8} customers/s "
+        "(process start, imports and model loading included)"
+    )
+    w("")
+    w("Markdown (for the README):")
+    w("")
+    w(
+        f"Measured {started:%Y-%m-%d} on {os.cpu_count()} CPUs (load average at start "
+        f"{uptime_start.rsplit('load average:', 1)[-1].strip()}), PostgreSQL {pg_version}, "
+        f"{args.workers} worker(s), client on the same host; {data.customers:,} simulated "
+        f"customers, {data.events:,} events over {args.days} days."
+    )
+    w("")
+    w("| measure | service | baseline | ratio | target | result |")
+    w("|---|---:|---:|---:|---|---|")
+    labels = {
+        "no_offers": "scores, no offers",
+        "first_decision": "scores, 3 offers, first decision",
+        "reused_decision": "scores, 3 offers, decision reused",
+    }
+    for phase in phases:
+        markdown_rows(w, phase, labels[phase.key])
+    w(
+        f"| batch rescore (`scorer rescore --all`), customers/s, median of {len(ok_rounds)} | "
+        f"{fmt_rate(rescore_rate)} | — | — | ≥ {TARGET_RESCORE_PER_SECOND:,} | "
+        f"{verdict(rescore_ok) if ok_rounds else 'n/a'} |"
+    )
+    w(
+        f"| batch rescore, whole command incl. start-up, customers/s | {fmt_rate(rescore_wall)} "
+        "| — | — | — | — |"
+    )
+    w("")
+    print("\n".join(report), flush=True)
+    clean = (
+        all(p.clean for p in phases)
+        and len(ok_rounds) == len(rescore)
+        and all(set(c.statuses) <= {200} for _, c in checks)
+    )
+    return 0 if clean else 2  # 2: numbers printed, but the run was not clean
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Customer Scorer scores + batch-rescore benchmark against a bare baseline."
+    )
+    p.add_argument("--customers", type=int, default=20_000, help="simulated customers (20,000)")
+    p.add_argument("--days", type=int, default=365, help="simulated days (365)")
+    p.add_argument("--seed", type=int, default=7, help="simulation seed (7)")
+    p.add_argument(
+        "--start",
+        default=None,
+        help="first simulated day, YYYY-MM-DD (default: today - days, so the data ends today)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=15.0,
+        help="measured seconds per target and test, over all rounds (15)",
+    )
+    p.add_argument("--read-rounds", type=int, default=3, help="alternating rounds per test (3)")
+    p.add_argument("--read-warmup", type=float, default=2.0, help="warm-up seconds per round (2)")
+    p.add_argument("--workers", type=int, default=1, help="service and bare-app workers (1)")
+    p.add_argument("--rescore-rounds", type=int, default=3, help="scorer rescore --all runs (3)")
+    p.add_argument(
+        "--with-offers",
+        action="store_true",
+        help="also create 3 offers and measure first and reused decisions",
+    )
+    p.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
+    args = p.parse_args(argv)
+    if args.customers < 100:
+        p.error("--customers must be at least 100")
+    if args.read_rounds < 1 or args.rescore_rounds < 1:
+        p.error("--read-rounds and --rescore-rounds must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(main_async, parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
