@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=2000)
     demo.set_defaults(func=cmd_demo)
 
+    from service.offers.cli import add_commands as add_offer_commands
     from service.scoring.cli import add_commands as add_scoring_commands
     from service.simulation.cli import add_commands as add_simulation_commands
     from service.training.cli import add_commands as add_training_commands
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulation_commands(sub)
     add_training_commands(sub)
     add_scoring_commands(sub)
+    add_offer_commands(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ import lightgbm as lgb
 import numpy as np
 
 from service.features.vector import feature_matrix
+from service.offers.propensity import PropensityModel
 from service.training import onnx_export, pcltv, segment
 from service.training.artifacts import Manifest
 from service.training.churn import band
@@ -83,6 +84,14 @@ class ModelSet:
             for name in ("churn", "pcltv", "segment", "nbo")
         }
 
+    @cached_property
+    def propensity(self) -> PropensityModel:
+        """The NBO acceptance model, or segment priors while none is trained."""
+        model = self.models.get("nbo")
+        if model is None:
+            return PropensityModel.priors_only()
+        return PropensityModel(model.session, model.manifest)
+
     def horizon(self, name: str) -> int | None:
         return self.models[name].manifest.horizon_days
 
@@ -98,7 +107,7 @@ class ModelSet:
             * parameters["margin"]
             * discount_factor(pcltv_model.manifest.horizon_days, parameters["annual_discount_rate"])
         )
-        r, f, m, names = self._segments(X, rows)
+        r, f, m, names = self.segments(X, rows)
         return Scores(
             churn_probability=churn,
             pcltv=value,
@@ -110,7 +119,7 @@ class ModelSet:
             pcltv_tiers=[self.tiers.of(v) for v in value],
         )
 
-    def _segments(self, X: np.ndarray, rows: list[dict]):
+    def segments(self, X: np.ndarray, rows: list[dict]):
         model = self.models["segment"]
         n = len(rows)
         scores = np.ones((n, 3), dtype=int)

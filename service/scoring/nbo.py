@@ -18,7 +18,7 @@ import asyncpg
 from service.offers.config import NboSettings
 from service.offers.decisions import load_offers, new_decision_id, record_decision
 from service.offers.policy import CustomerContext, OfferSpec, PastDecision, decide, history_window
-from service.offers.priors import segment_propensity
+from service.offers.propensity import PropensityModel
 
 _HISTORY = """
 SELECT decision_id, decided_at, offer_id, propensity, expected_value
@@ -47,7 +47,6 @@ class OfferCache:
 class NboContext:
     settings: NboSettings
     offers: OfferCache
-    propensity_model: Any | None = None  # scores offers; None: segment priors only
     rng: random.Random = field(default_factory=random.Random)
     decision_ttl_seconds: float = 3600.0
 
@@ -66,6 +65,7 @@ def _offer_body(decision_id: str, offer: OfferSpec, propensity, expected_value) 
 async def next_best_offer(
     conn: asyncpg.Connection,
     nbo: NboContext,
+    propensity_model: PropensityModel,
     features: dict,
     segment: str,
     value_tier: str,
@@ -103,15 +103,11 @@ async def next_best_offer(
         consent=features["consent"],
         history=[PastDecision(r["decided_at"], r["offer_id"]) for r in reversed(rows)],
     )
-    propensities = (
-        nbo.propensity_model.score(features, segment, offers)
-        if nbo.propensity_model is not None
-        else [segment_propensity(segment)] * len(offers)
-    )
+    propensities = propensity_model.score(features, segment, offers)
     by_offer = dict(zip((o.offer_id for o in offers), propensities, strict=True))
     decision = decide(customer, offers, lambda o: by_offer[o.offer_id], policy, nbo.rng)
     decision_id = new_decision_id()
-    version = getattr(nbo.propensity_model, "version", None)
+    version = propensity_model.version
     decision = await record_decision(
         conn,
         customer_id,

@@ -91,6 +91,7 @@ async def score_customer(
     body["next_best_offer"], body["nbo_reason"] = await next_best_offer(
         conn,
         nbo,
+        models.propensity,
         features,
         body["segment"]["name"],
         body["pcltv"]["tier"],

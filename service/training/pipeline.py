@@ -16,8 +16,11 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
-from service.features.vector import MODEL_FEATURES
+from service.features.vector import MODEL_FEATURES, feature_matrix
+from service.offers.propensity import train_propensity
+from service.scoring.engine import LoadedModel, ModelSet
 from service.training import artifacts, baseline, churn, onnx_export, pcltv, segment
+from service.training import nbo as nbo_training
 from service.training.clv_math import classification_report, regression_report
 from service.training.dataset import Snapshot, cutoffs_for, data_span, labels, snapshot
 
@@ -197,6 +200,26 @@ async def train_segment(snapshots: Snapshots, as_of: date):
     return graph, manifest
 
 
+async def train_nbo(conn, segment_out, as_of: date, seed: int, log: Log):
+    """The offer-acceptance model, when the decision log holds enough impressions."""
+    segment_graph, segment_manifest = segment_out
+    segmenter = ModelSet(
+        {"segment": LoadedModel(segment_manifest, onnx_export.session(segment_graph))}
+    )
+
+    def segment_of(rows: list[dict]) -> list[str]:
+        return segmenter.segments(feature_matrix(rows), rows)[3]
+
+    shown = await nbo_training.impressions(conn, as_of, segment_of)
+    try:
+        graph, fields = train_propensity(shown, seed)
+    except ValueError as reason:
+        log(f"nbo: no model from {len(shown)} impressions ({reason}); segment priors stay in use")
+        return None
+    log(f"nbo: trained on {len(shown)} impressions")
+    return graph, artifacts.Manifest(version="", **fields)
+
+
 async def train(
     conn: asyncpg.Connection,
     config: TrainConfig,
@@ -213,7 +236,8 @@ async def train(
     churn_out = await train_churn(conn, snapshots, config, first_day, as_of, log)
     pcltv_out = await train_pcltv(conn, snapshots, config, first_day, as_of, log)
     segment_out = await train_segment(snapshots, as_of)
-    for graph, manifest, *_ in (churn_out, pcltv_out, segment_out):
+    nbo_out = await train_nbo(conn, segment_out, as_of, config.seed, log)
+    for graph, manifest, *_ in filter(None, (churn_out, pcltv_out, segment_out, nbo_out)):
         manifest.version = version
         result.folders[manifest.name] = artifacts.save(graph, manifest, models_dir)
         result.metrics[manifest.name] = manifest.metrics
