@@ -449,9 +449,12 @@ async def fresh_phase(
     slices = [customers[k * per : (k + 1) * per] for k in range(args.read_rounds)]
     service_requests = [get_requests(api_key, s, "scores") for s in slices]
     bare_requests = [get_requests(api_key, s, "features") for s in slices]
+    # The load generator's connections walk the list with a stride and wrap at its
+    # end; stopping a little short keeps a connection that ran ahead from wrapping.
+    cap = max(1, per - 8 * READ_CONNECTIONS)
     out = await alternate_reads(
         [
-            ReadTarget("service", ports["service"], service_requests.__getitem__, per),
+            ReadTarget("service", ports["service"], service_requests.__getitem__, cap),
             ReadTarget("bare", ports["bare"], bare_requests.__getitem__),
         ],
         args.duration,
@@ -470,7 +473,7 @@ async def fresh_phase(
     if short:
         covered = ", ".join(f"{r.duration:.1f}s" for r in short)
         phase.notes.append(
-            f"NOTE: {len(short)} round(s) ran out of fresh customers ({per:,} per round) before "
+            f"NOTE: {len(short)} round(s) ran out of fresh customers ({cap:,} per round) before "
             f"{per_round:.1f}s; their figures cover {covered} (use more --customers)"
         )
     return phase
@@ -491,11 +494,26 @@ async def create_offers(port: int, api_key: str) -> list[str]:
     return created
 
 
-async def decision_stats(db_url: str) -> tuple[int, int, Counter]:
+@dataclass
+class Decisions:
+    rows: int
+    customers: int
+    reasons: Counter
+
+    def __sub__(self, other: Decisions) -> Decisions:
+        reasons = Counter(self.reasons)
+        reasons.subtract(other.reasons)
+        return Decisions(self.rows - other.rows, self.customers - other.customers, +reasons)
+
+    def mix(self) -> str:
+        return ", ".join(f"{k} {v:,}" for k, v in self.reasons.most_common()) or "-"
+
+
+async def decision_stats(db_url: str) -> Decisions:
     conn = await asyncpg.connect(asyncpg_url(db_url))
     try:
-        total = await conn.fetchval("SELECT count(*) FROM offer_decisions")
-        distinct = await conn.fetchval("SELECT count(DISTINCT customer_id) FROM offer_decisions")
+        rows = await conn.fetchval("SELECT count(*) FROM offer_decisions")
+        customers = await conn.fetchval("SELECT count(DISTINCT customer_id) FROM offer_decisions")
         reasons = Counter(
             {
                 r["reason"]: r["n"]
@@ -506,7 +524,24 @@ async def decision_stats(db_url: str) -> tuple[int, int, Counter]:
         )
     finally:
         await conn.close()
-    return total, distinct, reasons
+    return Decisions(rows, customers, reasons)
+
+
+async def customers_with_offer(db_url: str) -> tuple[list[str], int]:
+    """Customers whose latest decision made an offer (reused for an hour), and how many
+    customers have a latest decision without one."""
+    conn = await asyncpg.connect(asyncpg_url(db_url))
+    try:
+        latest = await conn.fetch(
+            """
+            SELECT DISTINCT ON (customer_id) customer_id, offer_id
+            FROM offer_decisions ORDER BY customer_id, decided_at DESC
+            """
+        )
+    finally:
+        await conn.close()
+    with_offer = [r["customer_id"] for r in latest if r["offer_id"] is not None]
+    return with_offer, len(latest) - len(with_offer)
 
 
 # ------------------------------------------------------------------- report --
@@ -597,9 +632,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
     servers: list[Server] = []
     phases: list[Phase] = []
-    checks: list[tuple[str, ScoreCheck]] = []
-    decisions: tuple[int, int, Counter] | None = None
-    fresh_customers = 0
+    checks: dict[str, list[tuple[str, ScoreCheck]]] = {}
+    decisions: Decisions | None = None
     ready_info: dict = {}
     try:
         data = await load_dataset(args, db_url, datadir, logdir)
@@ -627,9 +661,9 @@ async def main_async(args: argparse.Namespace) -> int:
         rng.shuffle(shuffled)
 
         # (a) scores without offers.
-        checks.append(
+        checks["no_offers"] = [
             ("no offers", await check_scores(service.port, api_key, shuffled[:CHECK_CUSTOMERS]))
-        )
+        ]
         phases.append(
             await random_phase(
                 "no_offers",
@@ -648,51 +682,54 @@ async def main_async(args: argparse.Namespace) -> int:
             await asyncio.sleep(2.5)
             # Decisions are per customer and reused for an hour: the check and each
             # round of the first-decision test use customers nobody asked for yet.
-            checks.append(
+            checks["first_decision"] = [
                 (
                     "3 offers, first decisions",
                     await check_scores(service.port, api_key, shuffled[:CHECK_CUSTOMERS]),
                 )
-            )
-            fresh = shuffled[CHECK_CUSTOMERS:]
+            ]
             before = await decision_stats(db_url)
-            phases.append(await fresh_phase(ports, api_key, fresh, args))
-            after = await decision_stats(db_url)
-            decisions = after
-            fresh_customers = after[1] - before[1]
-            phases[-1].notes.append(
-                f"decisions logged during this test: {after[0] - before[0]:,} for "
-                f"{fresh_customers:,} distinct customers (one per customer: no request reused one)"
-            )
-            conn = await asyncpg.connect(asyncpg_url(db_url))
-            try:
-                decided = [
-                    r["customer_id"]
-                    for r in await conn.fetch(
-                        "SELECT DISTINCT customer_id FROM offer_decisions ORDER BY 1"
-                    )
-                ]
-            finally:
-                await conn.close()
-            phase = await random_phase(
-                "reused_decision",
-                "Scores with 3 offers, decisions of the last hour reused",
-                ports,
-                api_key,
-                decided,
-                args,
-                args.seed + 1,
-            )
+            phase = await fresh_phase(ports, api_key, shuffled[CHECK_CUSTOMERS:], args)
+            logged = await decision_stats(db_url) - before
+            twice = logged.rows - logged.customers
             phase.notes.append(
-                f"random customers among the {len(decided):,} with a decision logged this hour"
-            )
-            phases.append(phase)
-            final = await decision_stats(db_url)
-            if final[0] != after[0]:
-                phase.notes.append(
-                    f"NOTE: {final[0] - after[0]:,} decisions were logged during this test"
+                f"decisions logged during this test: {logged.rows:,} for {logged.customers:,} "
+                "customers"
+                + (
+                    f" ({twice:,} asked for twice, concurrently or at a round's end)"
+                    if twice
+                    else " (each customer's first)"
                 )
-            decisions = final
+            )
+            phase.notes.append(f"  reasons: {logged.mix()}")
+            phases.append(phase)
+
+            with_offer, without_offer = await customers_with_offer(db_url)
+            if with_offer:
+                before = await decision_stats(db_url)
+                phase = await random_phase(
+                    "reused_decision",
+                    "Scores with 3 offers, the offer decided this hour reused",
+                    ports,
+                    api_key,
+                    with_offer,
+                    args,
+                    args.seed + 1,
+                )
+                logged = await decision_stats(db_url) - before
+                phase.notes.append(
+                    f"random customers among the {len(with_offer):,} whose latest decision "
+                    f"(this hour) made an offer; decisions logged during this test: "
+                    f"{logged.rows:,}"
+                )
+                phase.notes.append(
+                    f"not included: {without_offer:,} customers whose latest decision made no "
+                    "offer (control group, no consent, no positive value...): the service "
+                    "reuses only decisions that made an offer, so those are decided and "
+                    "logged again on every request"
+                )
+                phases.append(phase)
+            decisions = await decision_stats(db_url)
     except Exception:
         for s in servers:
             log(f"--- {s.name} log tail ---\n{s.log_tail()}")
@@ -712,7 +749,7 @@ async def main_async(args: argparse.Namespace) -> int:
     rescore_rate = median([r.rate for r in ok_rounds])
     rescore_wall = median([r.wall_rate for r in ok_rounds])
     rescore_ok = bool(ok_rounds) and rescore_rate >= TARGET_RESCORE_PER_SECOND
-    versions = ready_info.get("models") or checks[0][1].versions
+    versions = ready_info.get("models") or checks["no_offers"][0][1].versions
 
     report: list[str] = []
     w = report.append
@@ -720,7 +757,8 @@ async def main_async(args: argparse.Namespace) -> int:
     w("=" * 78)
     w("Customer Scorer scoring benchmark")
     w("=" * 78)
-    w(f"run         : {started:%Y-%m-%d %H:%M} UTC, {datetime.now(UTC) - started} in all")
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    w(f"run         : {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min in all")
     w(f"machine     : {machine_line(pg_version)}")
     w(f"load (start): {uptime_start}")
     w(f"load (end)  : {uptime()}")
@@ -757,31 +795,30 @@ async def main_async(args: argparse.Namespace) -> int:
             f"(+{args.read_warmup:.0f}s warm-up each)"
         )
         if phase.key == "no_offers":
-            w(
-                "    no offers exist: a scores request checks the key, runs one feature query "
-                "(customer_daily,"
-            )
-            w(
-                "    orders and customer_facts of that customer) and the churn, pCLTV and "
-                "segment ONNX models;"
-            )
-            w(
-                "    the bare app runs one primary-key SELECT on customers "
-                "(GET /v1/customers/{id}/features)"
-            )
+            w("    No offers exist: a scores request checks the API key (cached 5 s), runs one")
+            w("    feature query (that customer's customer_daily, orders and customer_facts rows)")
+            w("    and the churn, pCLTV and segment ONNX models; the offer catalog is re-read at")
+            w("    most every 2 s. The bare app (no auth) runs one primary-key SELECT on")
+            w("    customers: GET /v1/customers/{id}/features, same customers in the same order.")
         read_table(w, phase)
+        for label, check in checks.get(phase.key, []):
+            for line in check.lines(label):
+                w(f"    {line}")
+            if phase.key == "no_offers" and check.example:
+                w(f"    sample answer: {check.example[:400]}")
         w("")
-    for label, check in checks:
-        for line in check.lines(label):
-            w(f"    {line}")
-    if checks and checks[0][1].example:
-        w(f"    sample answer: {checks[0][1].example[:400]}")
     if decisions is not None:
-        total, distinct, reasons = decisions
-        mix = ", ".join(f"{k} {v:,}" for k, v in reasons.most_common())
         w(
-            f"    offer_decisions at the end: {total:,} rows for {distinct:,} customers ({mix}); "
-            f"offers: {', '.join(o['offer_id'] for o in OFFERS)}"
+            f"    offer_decisions at the end: {decisions.rows:,} rows for "
+            f"{decisions.customers:,} customers ({decisions.mix()})"
+        )
+        w(
+            "    offers: "
+            + "; ".join(
+                f"{o['offer_id']} ({o['channel']}, value {o['value']}, cost {o['cost']}, "
+                f"{json.dumps(o.get('eligibility') or 'anyone')})"
+                for o in OFFERS
+            )
         )
     w("")
     w(
@@ -844,7 +881,7 @@ async def main_async(args: argparse.Namespace) -> int:
     clean = (
         all(p.clean for p in phases)
         and len(ok_rounds) == len(rescore)
-        and all(set(c.statuses) <= {200} for _, c in checks)
+        and all(set(c.statuses) <= {200} for pairs in checks.values() for _, c in pairs)
     )
     return 0 if clean else 2  # 2: numbers printed, but the run was not clean
 

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,15 +53,37 @@ def run_sql(url: str, query: str, *args, fetch: bool = True):
     return asyncio.run(go())
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, migrated database on the test server, dropped afterwards."""
     server = _server_url()
     name = f"scorer_test_{secrets.token_hex(4)}"
     run_sql(server, f'CREATE DATABASE "{name}"', fetch=False)
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    yield url
-    run_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', fetch=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        run_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', fetch=False)
+
+
+def scorer(database_url: str, *args: str) -> subprocess.CompletedProcess:
+    """Run the `scorer` CLI against a database; fails the test on a non-zero exit."""
+    result = subprocess.run(
+        [SCORER, *args],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, f"scorer {' '.join(args)}:\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
 
 
 def free_port() -> int:

@@ -215,16 +215,17 @@ def scenarios(draw):
         if how == "exact":
             extras.append(original)
         elif how == "equivalent":  # same content, other spelling: a duplicate
-            empty = {None: {}, "{}": None}.get(
-                None if original.properties is None else str(original.properties), "keep"
-            )
+            properties = original.properties
+            if not properties:  # absent and {} are the same properties
+                properties = {} if properties is None else None
             extras.append(
                 replace(
                     original,
                     offset=draw(st.sampled_from(OFFSETS)),
                     amount_style=draw(amount_styles),
+                    # currency absent on an order event means USD
                     currency=(original.amount is not None) ^ original.currency,
-                    properties=original.properties if empty == "keep" else empty,
+                    properties=properties,
                 )
             )
         else:  # same event_id, different content: a conflict

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.training import pcltv
 from service.scoring.nbo import OfferCache
+from service.training import pcltv
 from service.training.artifacts import MODELS_DIR, shipped_versions
 
 NOW = datetime.now(UTC)
