@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 CSV_COLUMNS = ("customer_id", "occurred_at", "amount")
 CSV_OPTIONAL = ("order_id", "currency")
+# Transaction exports (and `scorer backtest` files) often call the timestamp "date".
+CSV_ALIASES = {"date": "occurred_at"}
 
 Line = tuple[int, dict[str, Any] | str]
 
@@ -44,7 +46,8 @@ def read_orders_csv(stream: io.TextIOBase, zone: ZoneInfo) -> Iterator[Line]:
     """Rows become order_completed events with ids derived from their content, so a
     re-run of the same file is recognised as duplicates."""
     reader = csv.DictReader(stream)
-    header = reader.fieldnames or []
+    reader.fieldnames = [CSV_ALIASES.get(name, name) for name in reader.fieldnames or []]
+    header = reader.fieldnames
     missing = [c for c in CSV_COLUMNS if c not in header]
     unknown = [c for c in header if c not in CSV_COLUMNS + CSV_OPTIONAL]
     if missing or unknown:

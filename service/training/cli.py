@@ -99,6 +99,7 @@ def add_commands(sub) -> None:
     activate.add_argument("version")
     models.set_defaults(func=_models)
     add_evaluation_commands(sub)
+    add_backtest_command(sub)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -140,3 +141,58 @@ def add_evaluation_commands(sub) -> None:
     evaluate.add_argument("--truth", required=True, help="the .truth.csv of `scorer simulate`")
     evaluate.add_argument("--as-of", help="day to predict from (default: newest event day)")
     evaluate.set_defaults(func=_evaluate)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import asyncpg
+
+    from service.cli import database_url, event_rules
+    from service.config import get_settings
+    from service.db import asyncpg_dsn
+    from service.training import backtest
+
+    settings = get_settings()
+    server = database_url(settings)
+    path = Path(args.transactions)
+
+    def log(line: str) -> None:
+        print(f"[backtest] {line}", file=sys.stderr, flush=True)
+
+    async def main() -> dict:
+        url = await backtest.scratch_database(server)
+        try:
+            await backtest.import_transactions(url, path, event_rules(settings), log)
+            conn = await asyncpg.connect(asyncpg_dsn(url))
+            try:
+                return await backtest.run_backtest(
+                    conn, date.fromisoformat(args.cutoff), args.horizon_days, args.seed, log
+                )
+            finally:
+                await conn.close()
+        finally:
+            await backtest.drop_database(server, url)
+
+    try:
+        report = asyncio.run(main())
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    text = backtest.markdown(report)
+    print(text)
+    out = Path(args.out) if args.out else path.with_suffix(".backtest.json")
+    out.write_text(json.dumps(report, indent=2))
+    out.with_suffix(".md").write_text(text)
+    print(f"written: {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+def add_backtest_command(sub) -> None:
+    parser = sub.add_parser("backtest", help="train before a cutoff, score the horizon after it")
+    parser.add_argument("--transactions", required=True, help="CSV: customer_id,date,amount")
+    parser.add_argument("--cutoff", required=True, help="YYYY-MM-DD: last day the models see")
+    parser.add_argument("--horizon-days", type=int, default=90)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="report path (default: FILE.backtest.json, and .md)")
+    parser.set_defaults(func=_backtest)

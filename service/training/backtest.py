@@ -1,0 +1,119 @@
+"""`scorer backtest`: train on a transactions file up to a cutoff, predict the next N days,
+compare with what happened, for our models and the BG/NBD + Gamma-Gamma baseline.
+
+The file goes through `scorer import` into a throw-away database on the same server,
+and training and prediction run the very code `scorer train` and the API use.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from service.db import asyncpg_dsn, migrate
+from service.events.validation import EventRules
+from service.scoring.engine import LoadedModel, ModelSet
+from service.training import artifacts, onnx_export
+from service.training.dataset import labels
+from service.training.evaluate import predict_at, side_by_side
+from service.training.pipeline import TrainConfig, train
+
+Log = Callable[[str], None]
+
+
+def load_model_set(folders: dict[str, Path]) -> ModelSet:
+    models = {}
+    for name, folder in folders.items():
+        payload, manifest = artifacts.load(folder)
+        explainer = folder / "explainer.txt"
+        models[name] = LoadedModel(
+            manifest,
+            onnx_export.session(payload),
+            explainer.read_text() if explainer.exists() else None,
+        )
+    return ModelSet(models)
+
+
+async def run_backtest(
+    conn: asyncpg.Connection, cutoff: date, horizon_days: int, seed: int, log: Log
+) -> dict:
+    config = TrainConfig(
+        as_of=cutoff, churn_horizon_days=horizon_days, pcltv_horizon_days=horizon_days, seed=seed
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        result = await train(conn, config, Path(folder), log)
+        models = load_model_set(result.folders)
+    predictions = await predict_at(conn, models, cutoff, horizon_days)
+    actual = await labels(conn, predictions.customer_ids, cutoff, horizon_days)
+    report = side_by_side(predictions, (actual.orders == 0).astype(int), actual.revenue)
+    report.update(
+        cutoff=str(cutoff),
+        horizon_days=horizon_days,
+        customers=len(predictions.customer_ids),
+        holdout_metrics=result.metrics,
+    )
+    return report
+
+
+async def scratch_database(server_url: str) -> str:
+    """A new database beside the configured one, for one backtest."""
+    name = f"scorer_backtest_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    return url
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    name = make_url(database_url).database
+    conn = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def markdown(report: dict) -> str:
+    churn = report["churn"]
+    ours, theirs = report["pcltv"]["ours"], report["pcltv"]["bgnbd_gamma_gamma"]
+    keys = ("mae", "rmse", "spearman", "aggregate_error", "top_decile_capture")
+    lines = [
+        f"# Backtest: cutoff {report['cutoff']}, horizon {report['horizon_days']} days, "
+        f"{report['customers']} customers",
+        "",
+        "## Churn (no order in the horizon)",
+        "",
+        "| ROC-AUC | PR-AUC | Brier | ECE |",
+        "|---|---|---|---|",
+        f"| {churn['roc_auc']:.4f} | {churn['pr_auc']:.4f} | {churn['brier']:.4f} "
+        f"| {churn['ece']:.4f} |",
+        "",
+        "## pCLTV (net revenue in the horizon)",
+        "",
+        "| model | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+        "| ours | " + " | ".join(f"{ours[k]:.4g}" for k in keys) + " |",
+        "| BG/NBD + Gamma-Gamma | " + " | ".join(f"{theirs[k]:.4g}" for k in keys) + " |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def import_transactions(url: str, path: Path, rules: EventRules, log: Log) -> None:
+    from service.backfill.importer import import_file
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        summary = await import_file(conn, path, rules, path.with_suffix(".rejects.ndjson"))
+    finally:
+        await conn.close()
+    log(f"imported {summary.accepted} orders ({summary.rejected} rejected)")
