@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -231,9 +231,41 @@ def fmt_rate(v: float) -> str:
     return f"{v:,.0f}" if not math.isnan(v) else "n/a"
 
 
+def _proc_cpu(stat: str) -> tuple[int, float]:
+    """(process group, CPU seconds) from the text of /proc/<pid>/stat."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[2]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(*, pgid: int | None = None, pids: Sequence[int] = ()) -> float:
+    """CPU seconds used so far by a process group and/or some processes (Linux /proc;
+    NaN elsewhere). Processes that already exited are not counted."""
+    total = 0.0
+    try:
+        if pgid is not None:
+            for entry in os.scandir("/proc"):
+                if entry.name.isdigit():
+                    try:
+                        group, used = _proc_cpu(Path(entry.path, "stat").read_text())
+                    except (OSError, ValueError, IndexError):
+                        continue
+                    if group == pgid:
+                        total += used
+        for pid in pids:
+            try:
+                total += _proc_cpu(Path(f"/proc/{pid}/stat").read_text())[1]
+            except (OSError, ValueError, IndexError):
+                continue
+    except OSError:
+        return math.nan
+    return total
+
+
 @dataclass
 class ReadOutcome:
     rounds: list[LoadResult] = field(default_factory=list)
+    server_cores: list[float] = field(default_factory=list)  # per round, CPU s / wall s
+    db_cores: list[float] = field(default_factory=list)  # this database's backends
 
     @property
     def throughput(self) -> float:
@@ -262,6 +294,16 @@ class ReadOutcome:
         return median([r.client_cpu_share for r in self.rounds])
 
     @property
+    def server_cpu(self) -> float:
+        """Median over rounds of the server's CPU use, in cores."""
+        return median(self.server_cores)
+
+    @property
+    def db_cpu(self) -> float:
+        """Median over rounds of the PostgreSQL backends' CPU use, in cores."""
+        return median(self.db_cores)
+
+    @property
     def statuses(self) -> Counter:
         total: Counter = Counter()
         for r in self.rounds:
@@ -282,6 +324,7 @@ class ReadTarget:
     port: int
     requests: Sequence[bytes] | Callable[[int], Sequence[bytes]]
     max_requests: int | None = None
+    cpu_pgid: int | None = None  # the server's process group, to account its CPU use
 
     def for_round(self, k: int) -> Sequence[bytes]:
         return self.requests(k) if callable(self.requests) else self.requests
@@ -294,14 +337,23 @@ async def alternate_reads(
     warmup: float,
     label: str = "read",
     connections: int = READ_CONNECTIONS,
+    backend_pids: Callable[[], Awaitable[list[int]]] | None = None,
 ) -> dict[str, ReadOutcome]:
     """`rounds` rounds of `duration / rounds` measured seconds per target (after
-    `warmup` seconds each), the targets' order alternating round by round."""
+    `warmup` seconds each), the targets' order alternating round by round.
+
+    With a target's `cpu_pgid`, and `backend_pids` (the PostgreSQL backends of the
+    benchmark database, whose server is on this host), the CPU each used during a
+    round (warm-up included) is recorded as cores: CPU seconds / wall seconds."""
     out = {t.name: ReadOutcome() for t in targets}
     per_round = duration / rounds
     for k in range(rounds):
         order = targets if k % 2 == 0 else targets[::-1]  # alternate who goes first
         for target in order:
+            pids = await backend_pids() if backend_pids else []
+            t0 = time.perf_counter()
+            server0 = cpu_seconds(pgid=target.cpu_pgid) if target.cpu_pgid else math.nan
+            db0 = cpu_seconds(pids=pids) if pids else math.nan
             result = await run_load(
                 "127.0.0.1",
                 target.port,
@@ -311,8 +363,19 @@ async def alternate_reads(
                 warmup=warmup,
                 max_requests=target.max_requests,
             )
-            out[target.name].rounds.append(result)
-            log(f"{label} round {k + 1}/{rounds} {target.name:>8}: {result.summary()}")
+            wall = time.perf_counter() - t0
+            server = (cpu_seconds(pgid=target.cpu_pgid) - server0) / wall
+            db = (cpu_seconds(pids=pids) - db0) / wall
+            outcome = out[target.name]
+            outcome.rounds.append(result)
+            outcome.server_cores.append(server)
+            outcome.db_cores.append(db)
+            cpu = ""
+            if not math.isnan(server):
+                cpu += f" | server CPU {server:.2f} cores"
+            if not math.isnan(db):
+                cpu += f" | PostgreSQL CPU {db:.2f} cores"
+            log(f"{label} round {k + 1}/{rounds} {target.name:>8}: {result.summary()}{cpu}")
     return out
 
 

@@ -382,6 +382,26 @@ def get_requests(api_key: str, customers: list[str], resource: str) -> list[byte
 
 
 @dataclass
+class Targets:
+    """The two servers, and a connection that lists the benchmark database's backends."""
+
+    servers: dict[str, Server]
+    monitor: asyncpg.Connection
+    dbname: str
+
+    def target(self, name: str, requests, max_requests: int | None = None) -> ReadTarget:
+        server = self.servers[name]
+        return ReadTarget(name, server.port, requests, max_requests, cpu_pgid=server.proc.pid)
+
+    async def backend_pids(self) -> list[int]:
+        rows = await self.monitor.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            self.dbname,
+        )
+        return [r["pid"] for r in rows]
+
+
+@dataclass
 class Phase:
     """One alternating service-vs-bare read test."""
 
@@ -415,7 +435,7 @@ class Phase:
 async def random_phase(
     key: str,
     title: str,
-    ports: dict[str, int],
+    env: Targets,
     api_key: str,
     customers: list[str],
     args: argparse.Namespace,
@@ -426,19 +446,20 @@ async def random_phase(
     sample = [rng.choice(customers) for _ in range(SAMPLE_REQUESTS)]
     out = await alternate_reads(
         [
-            ReadTarget("service", ports["service"], get_requests(api_key, sample, "scores")),
-            ReadTarget("bare", ports["bare"], get_requests(api_key, sample, "features")),
+            env.target("service", get_requests(api_key, sample, "scores")),
+            env.target("bare", get_requests(api_key, sample, "features")),
         ],
         args.duration,
         args.read_rounds,
         args.read_warmup,
         label=key,
+        backend_pids=env.backend_pids,
     )
     return Phase(key, title, out["service"], out["bare"])
 
 
 async def fresh_phase(
-    ports: dict[str, int],
+    env: Targets,
     api_key: str,
     customers: list[str],
     args: argparse.Namespace,
@@ -454,13 +475,14 @@ async def fresh_phase(
     cap = max(1, per - 8 * READ_CONNECTIONS)
     out = await alternate_reads(
         [
-            ReadTarget("service", ports["service"], service_requests.__getitem__, cap),
-            ReadTarget("bare", ports["bare"], bare_requests.__getitem__),
+            env.target("service", service_requests.__getitem__, cap),
+            env.target("bare", bare_requests.__getitem__),
         ],
         args.duration,
         args.read_rounds,
         args.read_warmup,
         label="first-decision",
+        backend_pids=env.backend_pids,
     )
     phase = Phase(
         "first_decision",
@@ -547,6 +569,12 @@ async def customers_with_offer(db_url: str) -> tuple[list[str], int]:
 # ------------------------------------------------------------------- report --
 
 
+def cores(value: float, throughput: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.2f} cores (~{value / throughput * 1000:.2f} ms per request)"
+
+
 def read_table(w, phase: Phase) -> None:
     svc, base = phase.service, phase.bare
     w(
@@ -561,6 +589,13 @@ def read_table(w, phase: Phase) -> None:
             f"    {label[:40]:<40} {res.pct(50):>8.2f} {res.pct(99):>8.2f} "
             f"{res.pooled_pct(99):>10.2f} {res.throughput:>9,.0f} "
             f"{res.non_2xx + res.io_errors:>7} {res.client_cpu:>10.0%}"
+        )
+    for label, res in (("service", svc), ("bare", base)):
+        if math.isnan(res.server_cpu) and math.isnan(res.db_cpu):
+            continue
+        w(
+            f"    CPU, {label:<7}: server process {cores(res.server_cpu, res.throughput)}; "
+            f"PostgreSQL backends {cores(res.db_cpu, res.throughput)}"
         )
     for i, (s, b) in enumerate(zip(svc.rounds, base.rounds, strict=False), 1):
         w(
@@ -631,6 +666,7 @@ async def main_async(args: argparse.Namespace) -> int:
     log(f"created database {dbname}")
 
     servers: list[Server] = []
+    monitor: asyncpg.Connection | None = None
     phases: list[Phase] = []
     checks: dict[str, list[tuple[str, ScoreCheck]]] = {}
     decisions: Decisions | None = None
@@ -654,7 +690,10 @@ async def main_async(args: argparse.Namespace) -> int:
         log(f"bare app ready on :{bare.port}")
         async with httpx.AsyncClient(timeout=10.0) as client:
             ready_info = (await client.get(f"http://127.0.0.1:{service.port}/readyz")).json()
-        ports = {"service": service.port, "bare": bare.port}
+        # Lists the benchmark database's backends from another database, so it is
+        # not one of them; their CPU use is read from /proc when PostgreSQL is local.
+        monitor = await asyncpg.connect(asyncpg_url(base_url))
+        env = Targets({"service": service, "bare": bare}, monitor, dbname)
 
         rng = random.Random(args.seed)
         shuffled = data.known[:]
@@ -668,7 +707,7 @@ async def main_async(args: argparse.Namespace) -> int:
             await random_phase(
                 "no_offers",
                 "Scores, no offers (one feature query + the ONNX models)",
-                ports,
+                env,
                 api_key,
                 data.known,
                 args,
@@ -689,7 +728,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 )
             ]
             before = await decision_stats(db_url)
-            phase = await fresh_phase(ports, api_key, shuffled[CHECK_CUSTOMERS:], args)
+            phase = await fresh_phase(env, api_key, shuffled[CHECK_CUSTOMERS:], args)
             logged = await decision_stats(db_url) - before
             twice = logged.rows - logged.customers
             phase.notes.append(
@@ -710,7 +749,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 phase = await random_phase(
                     "reused_decision",
                     "Scores with 3 offers, the offer decided this hour reused",
-                    ports,
+                    env,
                     api_key,
                     with_offer,
                     args,
@@ -735,6 +774,8 @@ async def main_async(args: argparse.Namespace) -> int:
             log(f"--- {s.name} log tail ---\n{s.log_tail()}")
         raise
     finally:
+        if monitor is not None:
+            await monitor.close()
         for s in servers:
             s.stop()
         shutil.rmtree(datadir, ignore_errors=True)
@@ -808,6 +849,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 w(f"    sample answer: {check.example[:400]}")
         w("")
     if decisions is not None:
+        report.pop()  # the blank line after the last test
         w(
             f"    offer_decisions at the end: {decisions.rows:,} rows for "
             f"{decisions.customers:,} customers ({decisions.mix()})"
@@ -820,7 +862,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 for o in OFFERS
             )
         )
-    w("")
+        w("")
     w(
         f"(b) Batch rescoring — scorer rescore --all, {args.rescore_rounds} run(s) as a nightly "
         "job on consecutive days"

@@ -36,7 +36,7 @@ def upgrade() -> None:
     sa.Column('email_opens', sa.Integer(), server_default='0', nullable=False),
     sa.Column('email_clicks', sa.Integer(), server_default='0', nullable=False),
     sa.Column('support_tickets', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('revenue', sa.Numeric(precision=18, scale=4), server_default='0', nullable=False),
+    sa.Column('revenue', sa.Numeric(precision=38, scale=4), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('customer_id', 'day')
     )
     op.create_table('customer_facts',
@@ -62,7 +62,7 @@ def upgrade() -> None:
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('order_id', sa.Text(), nullable=True),
-    sa.Column('amount', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('amount', sa.Numeric(precision=38, scale=4), nullable=True),
     sa.Column('properties', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('fingerprint', sa.LargeBinary(), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -72,8 +72,8 @@ def upgrade() -> None:
     op.create_table('orders',
     sa.Column('customer_id', sa.Text(), nullable=False),
     sa.Column('order_id', sa.Text(), nullable=False),
-    sa.Column('amount', sa.Numeric(precision=18, scale=4), nullable=True),
-    sa.Column('refunded', sa.Numeric(precision=18, scale=4), server_default='0', nullable=False),
+    sa.Column('amount', sa.Numeric(precision=38, scale=4), nullable=True),
+    sa.Column('refunded', sa.Numeric(precision=38, scale=4), server_default='0', nullable=False),
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('day', sa.Date(), nullable=True),
     sa.Column('event_id', sa.Text(), nullable=True),

@@ -16,7 +16,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from service.db import metadata
 
-MONEY = Numeric(18, 4)
+# Wide enough that sums of many maximal amounts (1e12 each) never overflow.
+MONEY = Numeric(38, 4)
 
 events = Table(
     "events",

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from service.events.fingerprint import canonical_amount
 from service.events.schemas import Rejection
 from service.events.validation import StagedEvent
 from service.features.definitions import (
@@ -148,10 +149,13 @@ async def store_events(conn: asyncpg.Connection, staged: list[StagedEvent]) -> I
 
 async def _store(conn: asyncpg.Connection, staged: list[StagedEvent]) -> IngestOutcome:
     outcome = IngestOutcome()
-    candidates = _drop_batch_repeats(staged, outcome)
-    await conn.execute(_LOCK_CUSTOMERS, sorted({s.event.customer_id for s in candidates}))
-    fresh = await _drop_stored_events(conn, candidates, outcome)
-    fresh = await _drop_known_orders(conn, fresh, outcome)
+    await conn.execute(_LOCK_CUSTOMERS, sorted({s.event.customer_id for s in staged}))
+    fresh = _admit_in_order(
+        staged,
+        await _stored_fingerprints(conn, staged),
+        await _completed_order_amounts(conn, staged),
+        outcome,
+    )
     if not fresh:
         return outcome
     await conn.copy_records_to_table(
@@ -166,64 +170,64 @@ async def _store(conn: asyncpg.Connection, staged: list[StagedEvent]) -> IngestO
     return outcome
 
 
-def _drop_batch_repeats(staged: list[StagedEvent], outcome: IngestOutcome) -> list[StagedEvent]:
-    first: dict[str, StagedEvent] = {}
-    kept = []
-    for item in staged:
-        prior = first.setdefault(item.event.event_id, item)
-        if prior is item:
-            kept.append(item)
-        elif prior.fingerprint == item.fingerprint:
-            outcome.duplicates += 1
-        else:
-            outcome.reject(item, "event_id: used twice in this batch with different content")
-    return kept
-
-
-async def _drop_stored_events(
-    conn: asyncpg.Connection, staged: list[StagedEvent], outcome: IngestOutcome
-) -> list[StagedEvent]:
+async def _stored_fingerprints(
+    conn: asyncpg.Connection, staged: list[StagedEvent]
+) -> dict[str, bytes]:
     rows = await conn.fetch(_EXISTING_EVENTS, [s.event.event_id for s in staged])
-    stored = {row["event_id"]: row["fingerprint"] for row in rows}
-    kept = []
-    for item in staged:
-        known = stored.get(item.event.event_id)
-        if known is None:
-            kept.append(item)
-        elif known == item.fingerprint:
-            outcome.duplicates += 1
-        else:
-            outcome.reject(item, "event_id: already stored with different content (conflict)")
-    return kept
+    return {row["event_id"]: row["fingerprint"] for row in rows}
 
 
-async def _drop_known_orders(
-    conn: asyncpg.Connection, staged: list[StagedEvent], outcome: IngestOutcome
-) -> list[StagedEvent]:
-    """An order counts once per (customer_id, order_id), whatever its event_id."""
-    completions = [s for s in staged if s.event.type == "order_completed"]
-    if not completions:
-        return staged
-    keys = [(s.event.customer_id, s.event.order_id) for s in completions]
+async def _completed_order_amounts(
+    conn: asyncpg.Connection, staged: list[StagedEvent]
+) -> dict[tuple[str, str], Decimal]:
+    keys = [
+        (s.event.customer_id, s.event.order_id) for s in staged if s.event.type == "order_completed"
+    ]
+    if not keys:
+        return {}
     rows = await conn.fetch(_EXISTING_ORDERS, [k[0] for k in keys], [k[1] for k in keys])
-    amounts: dict[tuple[str, str], Decimal] = {
-        (row["customer_id"], row["order_id"]): row["amount"] for row in rows
-    }
-    kept = []
+    return {(row["customer_id"], row["order_id"]): row["amount"] for row in rows}
+
+
+def _admit_in_order(
+    staged: list[StagedEvent],
+    fingerprints: dict[str, bytes],
+    order_amounts: dict[tuple[str, str], Decimal],
+    outcome: IngestOutcome,
+) -> list[StagedEvent]:
+    """Decide each event as if the batch had been sent one event at a time.
+
+    Same event_id: same content is a duplicate, other content a conflict. An order
+    counts once per (customer_id, order_id), whatever its event_id: the same amount
+    again is a duplicate (not stored), another amount is rejected.
+    """
+    admitted = []
     for item in staged:
-        if item.event.type != "order_completed":
-            kept.append(item)
+        event = item.event
+        known = fingerprints.get(event.event_id)
+        if known is not None:
+            if known == item.fingerprint:
+                outcome.duplicates += 1
+            else:
+                outcome.reject(item, "event_id: already used with different content (conflict)")
             continue
-        key = (item.event.customer_id, item.event.order_id)
-        known = amounts.get(key)
-        if known is None:
-            amounts[key] = item.event.amount
-            kept.append(item)
-        elif known == item.event.amount:
-            outcome.duplicates += 1
-        else:
-            outcome.reject(item, f"order_id: order {key[1]} already recorded with amount {known:f}")
-    return kept
+        if event.type == "order_completed":
+            key = (event.customer_id, event.order_id)
+            amount = order_amounts.get(key)
+            if amount == event.amount:
+                outcome.duplicates += 1
+                continue
+            if amount is not None:
+                outcome.reject(
+                    item,
+                    f"order_id: order {key[1]} already recorded with amount "
+                    f"{canonical_amount(amount)}",
+                )
+                continue
+            order_amounts[key] = event.amount
+        fingerprints[event.event_id] = item.fingerprint
+        admitted.append(item)
+    return admitted
 
 
 def _event_record(item: StagedEvent) -> tuple:

@@ -37,8 +37,12 @@ class EventRules:
 
     def stage(self, index: int, raw: Any, now: datetime) -> StagedEvent | Rejection:
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
-        if not isinstance(event_id, str):
-            event_id = None
+        # Echoed back in the response, so it must be encodable whatever was sent.
+        event_id = (
+            event_id.encode("utf-8", "backslashreplace").decode()
+            if isinstance(event_id, str)
+            else None
+        )
         if not isinstance(raw, dict):
             return Rejection(index=index, event_id=None, error="event: must be a JSON object")
         try:
@@ -50,12 +54,14 @@ class EventRules:
             return Rejection(index=index, event_id=event_id, error=problem)
         try:
             properties_json = json.dumps(
-                event.properties, separators=(",", ":"), ensure_ascii=False
+                event.properties, separators=(",", ":"), ensure_ascii=False, allow_nan=False
             )
             properties_json.encode()
         except (UnicodeEncodeError, ValueError):
             return Rejection(
-                index=index, event_id=event_id, error="properties: must be valid UTF-8 JSON"
+                index=index,
+                event_id=event_id,
+                error="properties: must be valid UTF-8 JSON with finite numbers",
             )
         if "\\u0000" in properties_json:
             return Rejection(

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import AwareDatetime
 
 from service.deps import Driver, require_scope
 from service.features.schemas import Features
 from service.features.service import read_features, resolve_as_of
+from service.timefmt import Timestamp
 
 router = APIRouter(prefix="/v1/customers", tags=["features"])
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=128)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 AsOf = Annotated[
-    AwareDatetime | None,
+    Timestamp | None,
     Query(description="RFC 3339 with offset; default now. Resolved to its day (DESIGN §4)."),
 ]
 

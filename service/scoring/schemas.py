@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.timefmt import Timestamp
 
 
 class Churn(BaseModel):
@@ -85,7 +87,7 @@ class ScoreRequest(BaseModel):
 
     customer_id: str | None = Field(default=None, min_length=1, max_length=128)
     context: ScoreContext = Field(default_factory=ScoreContext)
-    as_of: AwareDatetime | None = None
+    as_of: Timestamp | None = None
     explain: bool = False
 
     def context_dict(self) -> dict[str, Any]:
