@@ -6,6 +6,7 @@ so "what changed since cursor N" is an index range scan.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -34,11 +35,12 @@ WHERE (s.churn_probability, s.pcltv, s.segment, s.r, s.f, s.m, s.model_versions)
 """
 
 
-async def rescore_customers(
-    conn: asyncpg.Connection, models: ModelSet, ids: Sequence[str], as_of: datetime, day: date
-) -> int:
+async def _features(conn: asyncpg.Connection, ids: Sequence[str], as_of, day) -> list[dict]:
     found = await read_features(conn, ids, as_of, day)
-    rows = [found[i] for i in ids if i in found]
+    return [found[i] for i in ids if i in found]
+
+
+async def _store(conn: asyncpg.Connection, models: ModelSet, rows: list[dict], day) -> int:
     if not rows:
         return 0
     scores = models.score(rows)
@@ -61,23 +63,34 @@ async def rescore_customers(
 
 
 async def rescore(
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     models: ModelSet,
     as_of: datetime,
     day: date,
     customer_id: str | None = None,
     progress: Callable[[int], None] = lambda n: None,
 ) -> int:
-    if customer_id is not None:
-        return await rescore_customers(conn, models, [customer_id], as_of, day)
-    ids = [
-        r["customer_id"]
-        for r in await conn.fetch(
-            "SELECT customer_id FROM customers WHERE first_seen_day <= $1 ORDER BY 1", day
-        )
-    ]
-    done = 0
-    for start in range(0, len(ids), CHUNK):
-        done += await rescore_customers(conn, models, ids[start : start + CHUNK], as_of, day)
-        progress(min(CHUNK, len(ids) - start))
-    return done
+    """Chunks are pipelined: PostgreSQL computes the next chunk's features on one
+    connection while this process scores and stores the current one on another."""
+    async with pool.acquire() as reader, pool.acquire() as writer:
+        if customer_id is not None:
+            return await _store(
+                writer, models, await _features(reader, [customer_id], as_of, day), day
+            )
+        ids = [
+            r["customer_id"]
+            for r in await reader.fetch(
+                "SELECT customer_id FROM customers WHERE first_seen_day <= $1 ORDER BY 1", day
+            )
+        ]
+        chunks = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+        done = 0
+        pending = asyncio.create_task(_features(reader, chunks[0], as_of, day)) if chunks else None
+        for index, chunk in enumerate(chunks):
+            rows = await pending
+            if index + 1 < len(chunks):
+                pending = asyncio.create_task(_features(reader, chunks[index + 1], as_of, day))
+                await asyncio.sleep(0)  # let the next query reach the server before scoring
+            done += await _store(writer, models, rows, day)
+            progress(len(chunk))
+        return done

@@ -9,10 +9,12 @@ from datetime import datetime
 
 
 def _rescore(args: argparse.Namespace) -> int:
+    import asyncpg
     from tqdm import tqdm
 
-    from service.cli import run_with_connection
+    from service.cli import database_url, run_with_connection
     from service.config import get_settings
+    from service.db import asyncpg_dsn
     from service.features.service import resolve_as_of
     from service.scoring.batch import rescore
     from service.scoring.engine import Tiers
@@ -34,8 +36,14 @@ def _rescore(args: argparse.Namespace) -> int:
             print("error: no active models", file=sys.stderr)
             return 2
         started = time.perf_counter()
-        with tqdm(desc="rescore", unit="customer", file=sys.stderr) as bar:
-            count = await rescore(raw, store.current, moment, day, args.customer, bar.update)
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(database_url(settings)), min_size=2, max_size=2
+        )
+        try:
+            with tqdm(desc="rescore", unit="customer", file=sys.stderr) as bar:
+                count = await rescore(pool, store.current, moment, day, args.customer, bar.update)
+        finally:
+            await pool.close()
         seconds = time.perf_counter() - started
         print(
             f"rescored {count} customer(s) in {seconds:.2f} s ({count / max(seconds, 1e-9):,.0f}/s)"
