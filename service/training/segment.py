@@ -29,19 +29,6 @@ RFM_FEATURES = ("recency_days", "orders_total", "revenue_total")
 RFM_COLUMNS = [MODEL_FEATURES.index(name) for name in RFM_FEATURES]
 NEW_CUSTOMER_DAYS = 30
 
-SEGMENTS = (
-    "Champions",
-    "Loyal Customers",
-    "Potential Loyalists",
-    "New Customers",
-    "Promising",
-    "Need Attention",
-    "About To Sleep",
-    "At Risk",
-    "Can't Lose Them",
-    "Hibernating",
-    "Lost",
-)
 
 _GRID = {
     5: ("New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"),

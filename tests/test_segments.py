@@ -1,0 +1,27 @@
+"""The RFM naming rule table covers exactly DESIGN §7's eleven segment names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.offers.policy import SEGMENTS
+from service.training import segment
+
+
+def test_rule_table_names_are_the_eleven_segments():
+    names = {segment.segment_name(r, f) for r in range(1, 6) for f in range(1, 6)}
+    assert names == set(SEGMENTS)
+    assert len(SEGMENTS) == 11
+
+
+def test_classic_corners():
+    assert segment.segment_name(5, 5) == "Champions"
+    assert segment.segment_name(1, 1) == "Lost"
+    assert segment.segment_name(1, 5) == "Can't Lose Them"
+    assert segment.segment_name(5, 1) == "New Customers"
+
+
+def test_scores_spread_collapsed_bins_and_reverse_recency():
+    bins = np.array([[0, 0, 4], [4, 2, 0]])
+    scores = segment.scores_from_bins(bins, np.array([5, 3, 5]))
+    assert scores.tolist() == [[5, 1, 5], [1, 5, 1]]
