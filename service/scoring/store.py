@@ -8,6 +8,7 @@ so requests in flight keep a consistent set and none fails during the switch.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import asyncpg
@@ -42,6 +43,7 @@ class ModelStore:
             else:
                 models[name] = LoadedModel.from_registry(await registry.fetch(conn, name, version))
         self.current = ModelSet(models, self.tiers)
+        gc.freeze()  # the new sessions are long-lived too (see app.freeze_startup_objects)
         log.info("models loaded", extra={"fields": {"versions": self.current.versions}})
         return True
 

@@ -43,6 +43,7 @@ DAYS_PER_MONTH = DAYS_PER_YEAR / 12  # 30.4375, the month used by pcltv.discount
 # Series evaluation of the Gauss hypergeometric function (see `_f21_tail_over_b`).
 _SERIES_RTOL = 1e-15
 _MAX_SERIES_TERMS = 20_000
+_SCALAR_ROWS = 8  # at most this many entries: sum in Python floats
 
 # Log-parameter box for the optimiser: exp(+-12) spans 6e-6 .. 1.6e5, far beyond any
 # plausible value, and keeps gammaln/betaln away from overflow during line searches.
@@ -335,6 +336,9 @@ def _f21_tail_over_b(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray)
     sum (checked after n exceeds |a|, |b|, |c|, where the term ratio approaches z).
     Entries still unconverged after `_MAX_SERIES_TERMS` terms fall back to scipy.
     """
+    if a.size <= _SCALAR_ROWS:
+        # Serving scores one customer at a time: plain floats beat numpy per-call overhead.
+        return np.array([_f21_tail_scalar(*row) for row in zip(a, b, c, z, strict=True)])
     term = a * z / c
     total = term.copy()
     active = np.flatnonzero(z > 0)
@@ -357,6 +361,31 @@ def _f21_tail_over_b(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray)
         )
         total[active] = _f21_tail_over_b_scipy(a[active], b[active], c[active], z[active])
     return total
+
+
+def _f21_tail_scalar(a: float, b: float, c: float, z: float) -> float:
+    """`_f21_tail_over_b` for one entry, the same terms and stopping rule."""
+    a, b, c, z = float(a), float(b), float(c), float(z)
+    term = a * z / c
+    total = term
+    if z <= 0:
+        return total
+    limit = max(abs(a), abs(b), abs(c))
+    n = 1
+    while n < _MAX_SERIES_TERMS:
+        term = term * (a + n) * (b + n) * z / ((c + n) * (n + 1))
+        total += term
+        n += 1
+        if n > limit and abs(term) <= _SERIES_RTOL * (1 - z) * abs(total):
+            return total
+    warnings.warn(
+        f"2F1 series did not converge (z = {z:.6f}); using scipy.special.hyp2f1",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return float(
+        _f21_tail_over_b_scipy(np.array([a]), np.array([b]), np.array([c]), np.array([z]))[0]
+    )
 
 
 def _f21_tail_over_b_scipy(
