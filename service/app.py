@@ -45,7 +45,10 @@ async def lifespan(app: FastAPI):
     # Request handlers use a plain asyncpg pool sized for the expected concurrency:
     # SQLAlchemy's async checkout costs more than the whole feature query.
     app.state.pool = await asyncpg.create_pool(
-        asyncpg_dsn(url), min_size=settings.db_pool_size, max_size=settings.db_pool_size
+        asyncpg_dsn(url),
+        min_size=settings.db_pool_size,
+        max_size=settings.db_pool_size,
+        reset=keep_session_state,
     )
     app.state.key_verifier = KeyVerifier()
     app.state.event_rules = EventRules(
@@ -70,6 +73,11 @@ async def lifespan(app: FastAPI):
     await app.state.pool.close()
     await app.state.engine.dispose()
     log.info("stopped")
+
+
+async def keep_session_state(conn: asyncpg.Connection) -> None:
+    """Handlers leave no session state (no SET, LISTEN or session locks; advisory
+    locks are transaction-scoped), so the default reset query per release is waste."""
 
 
 def freeze_startup_objects() -> None:

@@ -77,7 +77,7 @@ class ModelSet:
     models: dict[str, LoadedModel]
     tiers: Tiers = field(default_factory=Tiers)
 
-    @property
+    @cached_property
     def versions(self) -> dict[str, str | None]:
         return {
             name: self.models[name].manifest.version if name in self.models else None

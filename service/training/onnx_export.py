@@ -118,8 +118,16 @@ def session(model: onnx.ModelProto | bytes) -> ort.InferenceSession:
 
 
 def run(sess: ort.InferenceSession, X: np.ndarray) -> np.ndarray:
-    (output,) = sess.run(None, {sess.get_inputs()[0].name: X.astype(np.float32)})
+    (output,) = sess.run(None, {_input_name(sess): X.astype(np.float32, copy=False)})
     return np.asarray(output).reshape(len(X), -1)
+
+
+def _input_name(sess: ort.InferenceSession) -> str:
+    """`get_inputs()` builds Python objects on every call; a session's inputs never change."""
+    name = getattr(sess, "scorer_input_name", None)
+    if name is None:
+        name = sess.scorer_input_name = sess.get_inputs()[0].name
+    return name
 
 
 def check_parity(model: onnx.ModelProto, X: np.ndarray, native: np.ndarray) -> float:

@@ -21,6 +21,7 @@ x = orders_total − 1, t_x = avg_days_between_orders · x, T = t_x + recency_da
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
@@ -104,6 +105,8 @@ class Probabilistic:
         }
 
     def columns(self, X: np.ndarray) -> np.ndarray:
+        if len(X) == 1:
+            return np.array([self._row_columns(X[0])])
         buyers, x, t_x, T, monetary = bgnbd_inputs(X)
         out = np.zeros((len(X), len(PROBABILISTIC_FEATURES)))
         if buyers.any():
@@ -117,6 +120,27 @@ class Probabilistic:
             out[b, 2] = spend
             out[b, 3] = purchases * spend
         return out
+
+    def _row_columns(self, row: np.ndarray) -> list[float]:
+        """`columns` for one customer in plain floats: the API scores one row at a time
+        and numpy's per-call overhead would dominate (a test checks both agree)."""
+
+        def value(name: str) -> float:
+            number = float(row[MODEL_FEATURES.index(name)])
+            return 0.0 if math.isnan(number) else number
+
+        orders = value("orders_total")
+        if orders < 1:
+            return [0.0] * len(PROBABILISTIC_FEATURES)
+        x = orders - 1
+        t_x = value("avg_days_between_orders") * x
+        T = (t_x + value("recency_days")) / WEEK
+        t_x /= WEEK
+        purchases, alive = prob.expected_purchases_scalar(
+            self.bgnbd, self.horizon_days / WEEK, x, t_x, T
+        )
+        spend = float(prob.expected_average_spend(self.gamma_gamma, x, value("aov"))[0])
+        return [purchases, alive, spend, purchases * spend]
 
     def augment(self, X: np.ndarray) -> np.ndarray:
         return np.hstack([X, self.columns(X)]).astype(np.float32)

@@ -29,6 +29,7 @@ and so are the `t` / horizon arguments of the prediction functions.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -325,6 +326,31 @@ def expected_purchases(
     # -expm1(eps L)/eps, with its eps -> 0 limit -L.
     first = -log1mz * np.where(y == 0, 1.0, np.expm1(y) / np.where(y == 0, 1.0, y))
     return c * (first - np.exp(y) * s) * probability_alive(params, x, t_x, T)
+
+
+def expected_purchases_scalar(
+    params: BgNbdParams, t: float, x: float, t_x: float, T: float
+) -> tuple[float, float]:
+    """(`expected_purchases`, `probability_alive`) for one customer in plain floats,
+    the same formulas term for term (the API scores one customer per request)."""
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    if x > 0:
+        log_odds_dead = (
+            math.log(a)
+            - math.log(b + x - 1)
+            + (r + x) * (math.log(alpha + T) - math.log(alpha + t_x))
+        )
+        alive = 1.0 / (1.0 + math.exp(log_odds_dead)) if log_odds_dead < 700 else 0.0
+    else:
+        alive = 1.0
+    eps = a - 1.0
+    c = a + b + x - 1.0
+    z = t / (alpha + T + t)
+    log1mz = math.log((alpha + T) / (alpha + T + t))
+    s = _f21_tail_scalar(a + b - 1 - r, eps, c, z)
+    y = eps * log1mz
+    first = -log1mz * (1.0 if y == 0 else math.expm1(y) / y)
+    return c * (first - math.exp(y) * s) * alive, alive
 
 
 def _f21_tail_over_b(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
