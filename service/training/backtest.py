@@ -7,6 +7,7 @@ and training and prediction run the very code `scorer train` and the API use.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -61,26 +62,26 @@ async def run_backtest(
     return report
 
 
-async def scratch_database(server_url: str) -> str:
-    """A new database beside the configured one, for one backtest."""
-    name = f"scorer_backtest_{secrets.token_hex(4)}"
+async def _administer(server_url: str, statement: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(server_url))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(statement)
     finally:
         await conn.close()
+
+
+def scratch_database(server_url: str) -> str:
+    """A new, migrated database beside the configured one, for one backtest."""
+    name = f"scorer_backtest_{secrets.token_hex(4)}"
+    asyncio.run(_administer(server_url, f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     migrate(url)
     return url
 
 
-async def drop_database(server_url: str, database_url: str) -> None:
+def drop_database(server_url: str, database_url: str) -> None:
     name = make_url(database_url).database
-    conn = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    asyncio.run(_administer(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def markdown(report: dict) -> str:

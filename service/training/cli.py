@@ -160,25 +160,24 @@ def _backtest(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(f"[backtest] {line}", file=sys.stderr, flush=True)
 
-    async def main() -> dict:
-        url = await backtest.scratch_database(server)
+    async def main(url: str) -> dict:
+        await backtest.import_transactions(url, path, event_rules(settings), log)
+        conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            await backtest.import_transactions(url, path, event_rules(settings), log)
-            conn = await asyncpg.connect(asyncpg_dsn(url))
-            try:
-                return await backtest.run_backtest(
-                    conn, date.fromisoformat(args.cutoff), args.horizon_days, args.seed, log
-                )
-            finally:
-                await conn.close()
+            return await backtest.run_backtest(
+                conn, date.fromisoformat(args.cutoff), args.horizon_days, args.seed, log
+            )
         finally:
-            await backtest.drop_database(server, url)
+            await conn.close()
 
+    url = backtest.scratch_database(server)
     try:
-        report = asyncio.run(main())
+        report = asyncio.run(main(url))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        backtest.drop_database(server, url)
     text = backtest.markdown(report)
     print(text)
     out = Path(args.out) if args.out else path.with_suffix(".backtest.json")
