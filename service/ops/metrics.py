@@ -14,3 +14,14 @@ EVENTS_REJECTED = Counter("scorer_events_rejected_total", "Events rejected as in
 MODEL_VERSION = Gauge(
     "scorer_model_version_info", "Active model version (value 1).", ["model", "version"]
 )
+CHURN_PROBABILITY = Histogram(
+    "scorer_churn_probability",
+    "Served churn probabilities.",
+    buckets=(0.1, 0.2, 0.33, 0.5, 0.66, 0.8, 0.9, 1.0),
+)
+PCLTV_VALUE = Histogram(
+    "scorer_pcltv_value",
+    "Served pCLTV values (currency units).",
+    buckets=(0, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
+)
+SEGMENTS_SERVED = Counter("scorer_segments_total", "Served segments.", ["segment"])

@@ -10,6 +10,7 @@ import asyncpg
 from service.config import Settings
 from service.features.service import read_features, resolve_as_of
 from service.features.vector import cold_start_features
+from service.ops.metrics import CHURN_PROBABILITY, PCLTV_VALUE, SEGMENTS_SERVED
 from service.scoring.engine import ModelSet
 from service.scoring.nbo import NboContext, next_best_offer
 
@@ -88,6 +89,9 @@ async def score_customer(
             "nbo_reason": "profiling_consent_withdrawn",
         }
     body = scores_body(models, features, known, settings, explain)
+    CHURN_PROBABILITY.observe(body["churn"]["probability"])
+    PCLTV_VALUE.observe(body["pcltv"]["value"])
+    SEGMENTS_SERVED.labels(body["segment"]["name"]).inc()
     body["next_best_offer"], body["nbo_reason"] = await next_best_offer(
         conn,
         nbo,

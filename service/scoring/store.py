@@ -13,6 +13,7 @@ import logging
 
 import asyncpg
 
+from service.ops.metrics import MODEL_VERSION
 from service.scoring.engine import LoadedModel, ModelSet, Tiers
 from service.training import registry
 
@@ -43,6 +44,10 @@ class ModelStore:
             else:
                 models[name] = LoadedModel.from_registry(await registry.fetch(conn, name, version))
         self.current = ModelSet(models, self.tiers)
+        MODEL_VERSION.clear()
+        for name, version in self.current.versions.items():
+            if version is not None:
+                MODEL_VERSION.labels(name, version).set(1)
         gc.freeze()  # the new sessions are long-lived too (see app.freeze_startup_objects)
         log.info("models loaded", extra={"fields": {"versions": self.current.versions}})
         return True
