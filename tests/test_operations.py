@@ -32,6 +32,15 @@ def test_metrics_expose_route_latency_and_ingest_counters(server, client):
     assert float(rejected[0].split()[-1]) >= 1
 
 
+def test_metrics_expose_model_versions_and_prediction_distributions(client):
+    client.get("/v1/customers/ops-c1/scores")
+    text = client.get("/metrics").text
+    assert 'scorer_model_version_info{model="churn"' in text
+    assert "scorer_churn_probability_bucket" in text
+    assert "scorer_pcltv_value_count" in text
+    assert "scorer_segments_total{segment=" in text
+
+
 def test_request_id_is_echoed_and_logged_as_json(server, client):
     response = client.get("/healthz", headers={"X-Request-ID": "trace-abc-123"})
     assert response.headers["x-request-id"] == "trace-abc-123"

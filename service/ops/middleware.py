@@ -24,23 +24,15 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        recorded = False
 
-        async def send_with_id(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
+        def record() -> None:
+            # Called as the last body part goes out: a client may send its next request
+            # on this connection before this task resumes, and must already see it.
+            nonlocal recorded
+            recorded = True
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = getattr(scope.get("route"), "path", "unmatched")
             REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(elapsed)
             log.info(
                 "request",
@@ -53,4 +45,22 @@ class RequestContextMiddleware:
                     }
                 },
             )
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if not recorded:
+                record()
             request_id_var.reset(token)
