@@ -8,6 +8,7 @@ drops it at the end, so runs never see each other's data.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import signal
@@ -37,6 +38,9 @@ def _server_url() -> str:
         return os.environ["DATABASE_URL"]
     import pgserver
 
+    # pgserver stops its server at interpreter exit and logs it, after pytest has closed
+    # the streams its handlers write to; its routine INFO lines are not test output.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     pgdata = Path(tempfile.gettempdir()) / "customer-scorer-test-pg"
     pgdata.mkdir(exist_ok=True)
     return pgserver.get_server(pgdata).get_uri()
