@@ -89,7 +89,10 @@ def freeze_startup_objects() -> None:
 
 def _field_errors(exc: RequestValidationError) -> list[dict]:
     return [
-        {"field": ".".join(str(p) for p in error["loc"]), "error": error["msg"]}
+        {
+            "field": ".".join(str(p) for p in error["loc"]),
+            "error": error["msg"].removeprefix("Value error, "),
+        }
         for error in exc.errors()
     ]
 
