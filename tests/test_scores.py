@@ -191,9 +191,12 @@ def test_next_best_offer_respects_consent_and_is_logged(server, client, email_of
         assert logged[0]["offer_id"] == offered[0]["offer_id"]
     else:
         assert {reason for _, reason in decisions} == {"control_group"}
-    no_consent = client.get("/v1/customers/sc-nbo-no/scores").json()
-    assert no_consent["next_best_offer"] is None
-    assert no_consent["nbo_reason"] in {"no_consent", "control_group"}
+    for _ in range(3):
+        no_consent = client.get("/v1/customers/sc-nbo-no/scores").json()
+        assert no_consent["next_best_offer"] is None
+        assert no_consent["nbo_reason"] in {"no_consent", "control_group"}
+    logged = server.sql("SELECT count(*) AS n FROM offer_decisions WHERE customer_id = 'sc-nbo-no'")
+    assert logged[0]["n"] == 1, "a no-offer decision is reused like an offer"
 
 
 def test_activating_another_version_hot_reloads_without_failures(server, client, tmp_path):

@@ -21,7 +21,7 @@ from service.offers.policy import CustomerContext, OfferSpec, PastDecision, deci
 from service.offers.propensity import PropensityModel
 
 _HISTORY = """
-SELECT decision_id, decided_at, offer_id, propensity, expected_value
+SELECT decision_id, decided_at, offer_id, reason, propensity, expected_value
 FROM offer_decisions
 WHERE customer_id = $1 AND decided_at > $2 AND decided_at <= $3
 ORDER BY decided_at DESC
@@ -84,16 +84,19 @@ async def next_best_offer(
     rows = await conn.fetch(_HISTORY, customer_id, now - window, now)
     latest = rows[0] if rows else None
     by_id = {offer.offer_id: offer for offer in offers}
-    if (
-        latest is not None
-        and latest["offer_id"] in by_id
-        and (now - latest["decided_at"]).total_seconds() < nbo.decision_ttl_seconds
+    if latest is not None and (now - latest["decided_at"]).total_seconds() < (
+        nbo.decision_ttl_seconds
     ):
-        offer = by_id[latest["offer_id"]]
-        body = _offer_body(
-            latest["decision_id"], offer, latest["propensity"], latest["expected_value"]
-        )
-        return body, "previous_decision"
+        # Reused, offer or not, so every customer has one decision per TTL whichever group
+        # they are in (uplift compares decisions) — unless its offer has since gone.
+        if latest["offer_id"] is None:
+            return None, latest["reason"]
+        if latest["offer_id"] in by_id:
+            offer = by_id[latest["offer_id"]]
+            body = _offer_body(
+                latest["decision_id"], offer, latest["propensity"], latest["expected_value"]
+            )
+            return body, "previous_decision"
     customer = CustomerContext(
         customer_id=customer_id,
         now=now,
