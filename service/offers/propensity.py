@@ -64,11 +64,8 @@ PARAMS = dict(
     learning_rate=0.05,
     num_leaves=15,
     min_child_samples=100,
-    subsample=0.8,
-    subsample_freq=1,
     reg_lambda=1.0,
-    verbose=-1,
-    n_jobs=2,
+    **onnx_export.LIGHTGBM_COMMON,
 )
 
 Propensity = Callable[[OfferSpec], float]

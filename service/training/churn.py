@@ -19,12 +19,9 @@ PARAMS = dict(
     learning_rate=0.05,
     num_leaves=31,
     min_child_samples=50,
-    subsample=0.8,
-    subsample_freq=1,
     colsample_bytree=0.9,
     reg_lambda=1.0,
-    verbose=-1,
-    n_jobs=2,
+    **onnx_export.LIGHTGBM_COMMON,
 )
 
 

@@ -50,11 +50,8 @@ PARAMS = dict(
     learning_rate=0.03,
     num_leaves=15,
     min_child_samples=200,
-    subsample=0.8,
-    subsample_freq=1,
     colsample_bytree=0.9,
-    verbose=-1,
-    n_jobs=2,
+    **onnx_export.LIGHTGBM_COMMON,
 )
 
 
