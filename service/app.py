@@ -25,7 +25,7 @@ from service.events.validation import EventRules
 from service.features.router import router as features_router
 from service.offers.config import NboSettings
 from service.offers.router import router as offers_router
-from service.ops.logs import configure_logging, flush_access_log, flush_access_log_periodically
+from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
 from service.scoring.engine import Tiers
@@ -66,13 +66,10 @@ async def lifespan(app: FastAPI):
         await ensure_shipped(conn)
         await app.state.models.refresh(conn)
     poller = asyncio.create_task(app.state.models.poll(connect, settings.model_poll_seconds))
-    access_log = asyncio.create_task(flush_access_log_periodically())
     freeze_startup_objects()
     log.info("started")
     yield
     poller.cancel()
-    access_log.cancel()
-    flush_access_log()
     await app.state.pool.close()
     await app.state.engine.dispose()
     log.info("stopped")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 import logging
-import logging.handlers
 import sys
 from datetime import UTC, datetime
 
@@ -32,40 +30,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-ACCESS_LOGGER = "scorer.request"
-ACCESS_FLUSH_SECONDS = 0.5
-
-
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # One access line per request, formatted and written in batches (by `flush_access_log`,
-    # every ACCESS_FLUSH_SECONDS and at shutdown): writing each line at once cost ~10% of a
-    # feature read. Warnings and errors still go out immediately.
-    access = logging.getLogger(ACCESS_LOGGER)
-    access.handlers[:] = [
-        logging.handlers.MemoryHandler(2048, flushLevel=logging.WARNING, target=handler)
-    ]
-    access.propagate = False
     # uvicorn's access log would repeat our request log without the request id.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-
-
-def flush_access_log() -> None:
-    for handler in logging.getLogger(ACCESS_LOGGER).handlers:
-        handler.flush()
-
-
-async def flush_access_log_periodically() -> None:
-    while True:
-        await asyncio.sleep(ACCESS_FLUSH_SECONDS)
-        flush_access_log()
 
 
 def uvicorn_log_config() -> dict:

@@ -6,10 +6,10 @@ import logging
 import time
 import uuid
 
-from service.ops.logs import ACCESS_LOGGER, request_id_var
+from service.ops.logs import request_id_var
 from service.ops.metrics import REQUEST_SECONDS
 
-log = logging.getLogger(ACCESS_LOGGER)
+log = logging.getLogger("scorer.request")
 
 
 class RequestContextMiddleware:
@@ -38,8 +38,6 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "fields": {
-                        # Formatted later in a batch, outside this request's context.
-                        "request_id": request_id,
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
