@@ -101,7 +101,9 @@ def test_unknown_scope_is_refused_by_cli(server):
 
 def test_keys_never_appear_in_logs(server, keys):
     with server.client(keys["reader"]) as reader:
-        reader.get("/v1/customers/auth-c1/features")
+        reader.get("/v1/customers/auth-c1/features", headers={"X-Request-ID": "auth-log-probe"})
+    time.sleep(0.2)
     log = (server.log_path).read_text()
+    assert "auth-log-probe" in log, "the request line should have been written"
     assert keys["reader"] not in log
     assert server.admin_key not in log
