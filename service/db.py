@@ -96,10 +96,3 @@ async def open_engine(url: str, pool_size: int = 2) -> AsyncIterator[AsyncEngine
         yield engine
     finally:
         await engine.dispose()
-
-
-@asynccontextmanager
-async def raw_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection as the asyncpg driver connection."""
-    async with engine.connect() as conn, driver_connection(conn) as raw:
-        yield raw

@@ -11,11 +11,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
-from service.config import Settings
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 def get_engine(request: Request) -> AsyncEngine:
@@ -66,4 +61,3 @@ def require_scope(scope: str):
 
 Driver = Annotated[asyncpg.Connection, Depends(get_driver)]
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from service.features.definitions import CONSENT_CHANNELS, WINDOW_FEATURES
+
 MODEL_FEATURES: tuple[str, ...] = (
     "recency_days",
     "tenure_days",
@@ -50,8 +52,6 @@ def feature_matrix(rows: Iterable[dict]) -> np.ndarray:
 
 def cold_start_features(customer_id: str, as_of) -> dict:
     """What a customer we have never seen looks like to the models: no history at all."""
-    from service.features.definitions import CONSENT_CHANNELS, WINDOW_FEATURES
-
     features: dict = {f.name: 0 for f in WINDOW_FEATURES}
     features.update(
         customer_id=customer_id,

@@ -42,7 +42,6 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import onnx
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from service.features.vector import MODEL_FEATURES, feature_matrix
@@ -50,6 +49,7 @@ from service.offers import priors
 from service.offers.policy import OfferSpec
 from service.training import onnx_export
 from service.training.artifacts import Manifest
+from service.training.calibration import CalibratedBooster, fit_platt
 
 NAME = "nbo"
 OUTPUT = "probability"
@@ -109,31 +109,6 @@ def count_outcomes(rows: Iterable[ShownOffer]) -> dict[str, dict[str, list[int]]
 
 
 @dataclass
-class CalibratedBooster:
-    classifier: lgb.LGBMClassifier
-    slope: float
-    intercept: float
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Native (float64) calibrated probabilities: the reference for ONNX parity."""
-        p = np.clip(self.classifier.predict_proba(X.astype(np.float32))[:, 1], 1e-7, 1 - 1e-7)
-        return 1 / (1 + np.exp(-(self.slope * np.log(p / (1 - p)) + self.intercept)))
-
-    def to_onnx(self, n_inputs: int) -> onnx.ModelProto:
-        return onnx_export.calibrated_classifier(
-            self.classifier, n_inputs, self.slope, self.intercept
-        )
-
-
-def _platt(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    if len(np.unique(y)) < 2:
-        return 1.0, 0.0
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    platt = LogisticRegression(C=1e6).fit(np.log(p / (1 - p)).reshape(-1, 1), y)
-    return float(platt.coef_[0, 0]), float(platt.intercept_[0])
-
-
-@dataclass
 class PropensityFit:
     """A fitted (not yet exported) propensity model and what its manifest needs."""
 
@@ -186,7 +161,7 @@ def fit_propensity(
     onnx_export.snap_thresholds_to_float32(classifier)
     raw = classifier.predict_proba(X[holdout])[:, 1]
     return PropensityFit(
-        model=CalibratedBooster(classifier, *_platt(raw, y[holdout])),
+        model=CalibratedBooster(classifier, *fit_platt(raw, y[holdout])),
         offers=offers,
         counts=counts,
         X_holdout=X[holdout],
