@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from service.offers.policy import SEGMENTS
 from service.training import segment
 
@@ -19,9 +17,3 @@ def test_classic_corners():
     assert segment.segment_name(1, 1) == "Lost"
     assert segment.segment_name(1, 5) == "Can't Lose Them"
     assert segment.segment_name(5, 1) == "New Customers"
-
-
-def test_scores_spread_collapsed_bins_and_reverse_recency():
-    bins = np.array([[0, 0, 4], [4, 2, 0]])
-    scores = segment.scores_from_bins(bins, np.array([5, 3, 5]))
-    assert scores.tolist() == [[5, 1, 5], [1, 5, 1]]

@@ -12,20 +12,27 @@ from functools import cached_property
 
 import lightgbm as lgb
 import numpy as np
+import onnxruntime as ort
 
 from service.features.vector import feature_matrix
 from service.offers.propensity import PropensityModel
+from service.scoring.graph import PARTS, scoring_graph
 from service.training import onnx_export, pcltv, segment
 from service.training.artifacts import Manifest
 from service.training.churn import band
-from service.training.pcltv import discount_factor
+from service.training.onnx_export import INPUT
 
 
 @dataclass
 class LoadedModel:
     manifest: Manifest
-    session: object
+    graph: bytes  # the serialized ONNX model
     explainer_text: str | None = None
+
+    @cached_property
+    def session(self) -> ort.InferenceSession:
+        """A session of this model alone (the NBO model; the others run in ModelSet's)."""
+        return onnx_export.session(self.graph)
 
     @cached_property
     def explainer(self) -> lgb.Booster | None:
@@ -44,7 +51,7 @@ class LoadedModel:
     @classmethod
     def from_registry(cls, record) -> LoadedModel:
         manifest = Manifest.from_dict(json.loads(record["manifest"]))
-        return cls(manifest, onnx_export.session(bytes(record["model"])), record["explainer"])
+        return cls(manifest, bytes(record["model"]), record["explainer"])
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,17 @@ class ModelSet:
     models: dict[str, LoadedModel]
     tiers: Tiers = field(default_factory=Tiers)
 
+    def __post_init__(self) -> None:
+        # Built with the set, so a swap in a running server never makes a request wait.
+        parts = {
+            name: (self.models[name].graph, self.models[name].manifest)
+            for name in PARTS
+            if name in self.models
+        }
+        self._session = onnx_export.session(scoring_graph(parts)) if parts else None
+        self._outputs = [o.name for o in self._session.get_outputs()] if parts else []
+        self.propensity = self._propensity_model()
+
     @cached_property
     def versions(self) -> dict[str, str | None]:
         return {
@@ -84,8 +102,7 @@ class ModelSet:
             for name in ("churn", "pcltv", "segment", "nbo")
         }
 
-    @cached_property
-    def propensity(self) -> PropensityModel:
+    def _propensity_model(self) -> PropensityModel:
         """The NBO acceptance model, or segment priors while none is trained."""
         model = self.models.get("nbo")
         if model is None:
@@ -95,48 +112,47 @@ class ModelSet:
     def horizon(self, name: str) -> int | None:
         return self.models[name].manifest.horizon_days
 
+    def _model_input(self, X: np.ndarray) -> np.ndarray:
+        return self.models["pcltv"].model_input(X) if "pcltv" in self.models else X
+
+    def _run(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Every model's finished output for the model-feature rows X, from one ONNX run."""
+        outputs = self._session.run(None, {INPUT: self._model_input(X)})
+        return dict(zip(self._outputs, outputs, strict=True))
+
     def score(self, rows: list[dict]) -> Scores:
         X = feature_matrix(rows)
-        churn = onnx_export.run(self.models["churn"].session, X)[:, 0].astype(float)
-        pcltv_model = self.models["pcltv"]
-        parameters = pcltv_model.manifest.parameters
-        augmented = pcltv_model.model_input(X)
-        multiplier = onnx_export.run(pcltv_model.session, augmented)[:, 0].astype(float)
-        value = (
-            pcltv.blend(multiplier, augmented, parameters)
-            * parameters["margin"]
-            * discount_factor(pcltv_model.manifest.horizon_days, parameters["annual_discount_rate"])
-        )
-        r, f, m, names = self.segments(X, rows)
+        outputs = self._run(X)
+        churn = outputs["churn"][:, 0].astype(float)
+        value = outputs["pcltv"][:, 0]
+        rfm, names = self._segments(outputs["segment"], X, rows)
         return Scores(
             churn_probability=churn,
             pcltv=value,
-            r=r,
-            f=f,
-            m=m,
+            r=rfm[:, 0],
+            f=rfm[:, 1],
+            m=rfm[:, 2],
             segments=names,
             churn_bands=[band(p) for p in churn],
             pcltv_tiers=[self.tiers.of(v) for v in value],
         )
 
-    def segments(self, X: np.ndarray, rows: list[dict]):
-        model = self.models["segment"]
-        n = len(rows)
-        scores = np.ones((n, 3), dtype=int)
-        rfm = X[:, segment.RFM_COLUMNS]
-        buyers = ~np.isnan(rfm[:, 0])
-        if buyers.any():
-            bins = onnx_export.run(model.session, rfm[buyers])
-            n_bins = np.array(model.manifest.parameters["n_bins"])
-            scores[buyers] = segment.scores_from_bins(bins, n_bins)
-        new_days = model.manifest.parameters["new_customer_days"]
+    def segments(self, X: np.ndarray, rows: list[dict]) -> list[str]:
+        return self._segments(self._run(X)["segment"], X, rows)[1]
+
+    def _segments(self, rfm: np.ndarray, X: np.ndarray, rows: list[dict]):
+        """R, F, M scores and names; customers without a counted order have no RFM
+        position (scores 1, 1, 1) and are named by tenure."""
+        new_days = self.models["segment"].manifest.parameters["new_customer_days"]
+        buyers = ~np.isnan(X[:, segment.RFM_COLUMNS[0]])
+        rfm = np.where(buyers[:, None], rfm, 1)
         names = [
-            segment.segment_name(int(scores[i, 0]), int(scores[i, 1]))
-            if buyers[i]
-            else ("New Customers" if rows[i]["tenure_days"] <= new_days else "Lost")
-            for i in range(n)
+            segment.segment_name(int(r), int(f))
+            if buyer
+            else ("New Customers" if row["tenure_days"] <= new_days else "Lost")
+            for buyer, (r, f, _), row in zip(buyers, rfm, rows, strict=True)
         ]
-        return scores[:, 0], scores[:, 1], scores[:, 2], names
+        return rfm, names
 
     def reasons(self, name: str, row: dict, top: int = 3) -> list[dict]:
         """Top feature contributions (TreeSHAP from the native booster) for one customer."""

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from service.db import asyncpg_dsn, migrate
 from service.events.validation import EventRules
 from service.scoring.engine import LoadedModel, ModelSet
-from service.training import artifacts, onnx_export
+from service.training import artifacts
 from service.training.dataset import labels
 from service.training.evaluate import predict_at, side_by_side
 from service.training.pipeline import TrainConfig, train
@@ -35,7 +35,7 @@ def load_model_set(folders: dict[str, Path]) -> ModelSet:
         explainer = folder / "explainer.txt"
         models[name] = LoadedModel(
             manifest,
-            onnx_export.session(payload),
+            payload,
             explainer.read_text() if explainer.exists() else None,
         )
     return ModelSet(models)

@@ -204,11 +204,11 @@ async def train_nbo(conn, segment_out, as_of: date, seed: int, log: Log):
     """The offer-acceptance model, when the decision log holds enough impressions."""
     segment_graph, segment_manifest = segment_out
     segmenter = ModelSet(
-        {"segment": LoadedModel(segment_manifest, onnx_export.session(segment_graph))}
+        {"segment": LoadedModel(segment_manifest, segment_graph.SerializeToString())}
     )
 
     def segment_of(rows: list[dict]) -> list[str]:
-        return segmenter.segments(feature_matrix(rows), rows)[3]
+        return segmenter.segments(feature_matrix(rows), rows)
 
     shown = await nbo_training.impressions(conn, as_of, segment_of)
     try:

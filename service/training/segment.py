@@ -54,7 +54,7 @@ def fit_rfm(X: np.ndarray) -> KBinsDiscretizer:
     rfm = X[:, RFM_COLUMNS].astype(np.float64)
     buyers = rfm[~np.isnan(rfm[:, 0])]
     # Equal quantile edges (many customers with one order) are merged by scikit-learn;
-    # scores_from_bins spreads the remaining bins over 1..5.
+    # the serving graph spreads the remaining bins over 1..5 (scoring/graph.py).
     binner = KBinsDiscretizer(n_bins=5, encode="ordinal", strategy="quantile")
     binner.fit(buyers)
     return binner
@@ -66,11 +66,3 @@ def to_onnx(binner: KBinsDiscretizer):
         initial_types=[("rfm", FloatTensorType([None, len(RFM_FEATURES)]))],
         target_opset={"": 15, "ai.onnx.ml": 3},
     )
-
-
-def scores_from_bins(bins: np.ndarray, n_bins: np.ndarray) -> np.ndarray:
-    """Map ordinal bins to 1..5 scores on each axis, recency reversed, robust to collapsed
-    bins (a feature with fewer distinct quantiles spreads its bins over 1..5)."""
-    scaled = np.rint(1 + bins * 4 / np.maximum(n_bins - 1, 1)).astype(int)
-    scaled[:, 0] = 6 - scaled[:, 0]
-    return scaled
