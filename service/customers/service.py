@@ -6,7 +6,7 @@ import json
 
 import asyncpg
 
-from service.features.service import consent_from
+from service.features.definitions import CONSENT_CHANNELS
 
 _PROFILE_SQL = """
 SELECT c.customer_id, c.first_seen_at, c.last_seen_at,
@@ -24,6 +24,7 @@ async def read_profile(conn: asyncpg.Connection, customer_id: str) -> dict | Non
     row = await conn.fetchrow(_PROFILE_SQL, customer_id)
     if row is None:
         return None
+    consent = json.loads(row["consent"])
     traits: dict = {}
     for stated in json.loads(row["traits"]):  # later identify calls override earlier keys
         traits.update(stated)
@@ -32,5 +33,5 @@ async def read_profile(conn: asyncpg.Connection, customer_id: str) -> dict | Non
         "first_seen_at": row["first_seen_at"],
         "last_seen_at": row["last_seen_at"],
         "traits": traits,
-        "consent": consent_from(json.loads(row["consent"])),
+        "consent": {channel: consent.get(f"consent:{channel}") for channel in CONSENT_CHANNELS},
     }

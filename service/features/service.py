@@ -6,10 +6,8 @@ reads and offline builds share the exact same feature logic.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +23,18 @@ from service.features.definitions import (
 
 def _window_sum(feature: WindowFeature) -> str:
     window = "" if feature.days is None else f" FILTER (WHERE day > $2::date - {feature.days})"
-    return f"sum({feature.column}){window} AS {feature.name}"
+    total = f"sum({feature.column}){window}"
+    return f"{_cents(total) if feature.is_money else total} AS {feature.name}"
+
+
+def _cents(numeric_sql: str) -> str:
+    """Money rounded to cents, half away from zero, as a float: PostgreSQL rounds the exact
+    numeric (as Decimal ROUND_HALF_UP would) and the driver decodes a double, not a Decimal."""
+    return f"round({numeric_sql}, 2)::float8"
+
+
+def _fact(kind: str, sql_type: str) -> str:
+    return f"(f.facts->>'{kind}')::{sql_type}"
 
 
 def _features_sql(match: str) -> str:
@@ -33,7 +42,8 @@ def _features_sql(match: str) -> str:
     `customer_id` and $1), up to and including day $2."""
     return f"""
 WITH buckets AS (
-  SELECT customer_id, {", ".join(_window_sum(f) for f in WINDOW_FEATURES)}
+  SELECT customer_id, {", ".join(_window_sum(f) for f in WINDOW_FEATURES)},
+    {_cents("sum(revenue) / NULLIF(sum(orders), 0)")} AS aov
   FROM customer_daily
   WHERE {match} AND day <= $2::date
   GROUP BY customer_id
@@ -55,8 +65,10 @@ WITH buckets AS (
   GROUP BY customer_id
 )
 SELECT c.customer_id, c.first_seen_at, c.first_seen_day,
-  {", ".join(f"b.{f.name}" for f in WINDOW_FEATURES)},
-  o.first_order_at, o.last_order_at, o.first_order_day, o.last_order_day, f.facts::text AS facts
+  {", ".join(f"b.{f.name}" for f in WINDOW_FEATURES)}, b.aov,
+  o.first_order_at, o.last_order_at, o.first_order_day, o.last_order_day,
+  {_fact("csat", "int")} AS last_csat,
+  {", ".join(f"{_fact(f'consent:{c}', 'boolean')} AS consent_{c}" for c in CONSENT_CHANNELS)}
 FROM customers c
 LEFT JOIN buckets b USING (customer_id)
 LEFT JOIN counted_orders o USING (customer_id)
@@ -69,16 +81,6 @@ WHERE c.{match} AND c.first_seen_day <= $2::date
 # equality instead of an array match, which lets PostgreSQL skip hashing (2x faster).
 FEATURES_SQL = _features_sql("customer_id = ANY($1::text[])")
 FEATURES_SQL_ONE = _features_sql("customer_id = $1")
-
-CENT = Decimal("0.01")
-
-
-def money(value: Decimal | None) -> float | None:
-    return None if value is None else float(value.quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def consent_from(facts: dict[str, Any]) -> dict[str, bool | None]:
-    return {channel: facts.get(f"consent:{channel}") for channel in CONSENT_CHANNELS}
 
 
 def derive_features(row: asyncpg.Record | dict, as_of: datetime, as_of_day: date) -> dict:
@@ -94,20 +96,17 @@ def derive_features(row: asyncpg.Record | dict, as_of: datetime, as_of_day: date
     }
     for feature in WINDOW_FEATURES:
         value = row[feature.name]
-        features[feature.name] = money(value or Decimal(0)) if feature.is_money else value or 0
+        features[feature.name] = (0.0 if feature.is_money else 0) if value is None else value
     orders_total = features["orders_total"]
     last_day, first_day = row["last_order_day"], row["first_order_day"]
     if last_day is not None:
         features["recency_days"] = (as_of_day - last_day).days
-    features["aov"] = (
-        money((row["revenue_total"] or Decimal(0)) / orders_total) if orders_total else None
-    )
+    features["aov"] = row["aov"]
     features["avg_days_between_orders"] = (
         (last_day - first_day).days / (orders_total - 1) if orders_total >= 2 else None
     )
-    facts = json.loads(row["facts"]) if row["facts"] else {}
-    features["last_csat"] = facts.get("csat")
-    features["consent"] = consent_from(facts)
+    features["last_csat"] = row["last_csat"]
+    features["consent"] = {channel: row[f"consent_{channel}"] for channel in CONSENT_CHANNELS}
     return features
 
 
