@@ -116,13 +116,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # Routers are matched in this order: the per-request read paths first.
     for router in (
-        ops_router,
-        events_router,
-        features_router,
-        customers_router,
         scoring_router,
+        features_router,
+        events_router,
+        customers_router,
         offers_router,
+        ops_router,
     ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware)

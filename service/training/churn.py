@@ -13,9 +13,9 @@ from service.training import onnx_export
 from service.training.calibration import CalibratedBooster, fit_platt
 
 PARAMS = dict(
-    n_estimators=300,
-    learning_rate=0.05,
-    num_leaves=31,
+    n_estimators=60,
+    learning_rate=0.15,
+    num_leaves=15,
     min_child_samples=50,
     colsample_bytree=0.9,
     reg_lambda=1.0,

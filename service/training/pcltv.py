@@ -42,6 +42,7 @@ PROBABILISTIC_FEATURES = (
     "bgnbd_expected_revenue",
 )
 FEATURES = (*MODEL_FEATURES, *PROBABILISTIC_FEATURES)
+_COLUMN = {name: i for i, name in enumerate(MODEL_FEATURES)}
 
 # Squared error on the multiplier weighted by base² is squared error on revenue.
 PARAMS = dict(
@@ -123,7 +124,7 @@ class Probabilistic:
         and numpy's per-call overhead would dominate (a test checks both agree)."""
 
         def value(name: str) -> float:
-            number = float(row[MODEL_FEATURES.index(name)])
+            number = float(row[_COLUMN[name]])
             return 0.0 if math.isnan(number) else number
 
         orders = value("orders_total")
@@ -136,7 +137,7 @@ class Probabilistic:
         purchases, alive = prob.expected_purchases_scalar(
             self.bgnbd, self.horizon_days / WEEK, x, t_x, T
         )
-        spend = float(prob.expected_average_spend(self.gamma_gamma, x, value("aov"))[0])
+        spend = prob.expected_average_spend_scalar(self.gamma_gamma, x, value("aov"))
         return [purchases, alive, spend, purchases * spend]
 
     def augment(self, X: np.ndarray) -> np.ndarray:

@@ -517,11 +517,20 @@ def expected_average_spend(
     x == 0 customers get the population mean p v / (q - 1). Needs p x + q > 1.
     """
     x, m = _as_float_arrays(frequency, monetary_value)
-    p, q, v = params.p, params.q, params.v
-    denominator = p * x + q - 1
-    if np.any(denominator <= 0):
-        raise ValueError(f"expected spend is infinite where p*x + q <= 1 (q = {q:.4g})")
-    return (v + m * x) * p / denominator
+    if np.any(params.p * x + params.q - 1 <= 0):
+        raise ValueError(f"expected spend is infinite where p*x + q <= 1 (q = {params.q:.4g})")
+    return _average_spend(params, x, m)
+
+
+def expected_average_spend_scalar(params: GammaGammaParams, x: float, m: float) -> float:
+    """`expected_average_spend` for one customer in plain floats."""
+    if params.p * x + params.q - 1 <= 0:
+        raise ValueError(f"expected spend is infinite where p*x + q <= 1 (q = {params.q:.4g})")
+    return _average_spend(params, x, m)
+
+
+def _average_spend(params: GammaGammaParams, x, m):
+    return (params.v + m * x) * params.p / (params.p * x + params.q - 1)
 
 
 # --------------------------------------------------------------------------------------
