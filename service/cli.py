@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import uvloop
 from tqdm import tqdm
 
 from service.config import Settings, get_settings
@@ -34,7 +35,8 @@ def run_with_connection(settings: Settings, work: Callable[..., Awaitable[int]])
             await conn.commit()
             return result
 
-    return asyncio.run(main())
+    # uvloop, as under `scorer serve`: the driver's I/O is a good part of batch commands.
+    return uvloop.run(main())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
