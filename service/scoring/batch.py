@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
@@ -17,6 +18,7 @@ from service.features.service import read_features
 from service.scoring.engine import ModelSet
 
 CHUNK = 5000
+READ_AHEAD = 2
 
 _UPSERT = """
 INSERT INTO customer_scores AS s (customer_id, as_of, churn_probability, churn_band, pcltv,
@@ -70,27 +72,31 @@ async def rescore(
     customer_id: str | None = None,
     progress: Callable[[int], None] = lambda n: None,
 ) -> int:
-    """Chunks are pipelined: PostgreSQL computes the next chunk's features on one
-    connection while this process scores and stores the current one on another."""
-    async with pool.acquire() as reader, pool.acquire() as writer:
+    """Chunks are pipelined: PostgreSQL computes the features of the next READ_AHEAD chunks
+    on their own connections (one core each) while this process scores and stores the
+    current one on another. `pool` needs READ_AHEAD + 1 connections."""
+
+    async def features(ids: Sequence[str]) -> list[dict]:
+        async with pool.acquire() as reader:
+            return await _features(reader, ids, as_of, day)
+
+    async with pool.acquire() as writer:
         if customer_id is not None:
-            return await _store(
-                writer, models, await _features(reader, [customer_id], as_of, day), day
-            )
+            return await _store(writer, models, await features([customer_id]), day)
         ids = [
             r["customer_id"]
-            for r in await reader.fetch(
+            for r in await writer.fetch(
                 "SELECT customer_id FROM customers WHERE first_seen_day <= $1 ORDER BY 1", day
             )
         ]
-        chunks = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+        chunks = deque(ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK))
+        pending: deque[asyncio.Task] = deque()
         done = 0
-        pending = asyncio.create_task(_features(reader, chunks[0], as_of, day)) if chunks else None
-        for index, chunk in enumerate(chunks):
-            rows = await pending
-            if index + 1 < len(chunks):
-                pending = asyncio.create_task(_features(reader, chunks[index + 1], as_of, day))
-                await asyncio.sleep(0)  # let the next query reach the server before scoring
+        while chunks or pending:
+            while chunks and len(pending) < READ_AHEAD:
+                pending.append(asyncio.create_task(features(chunks.popleft())))
+            await asyncio.sleep(0)  # let the queries reach the server before scoring
+            rows = await pending.popleft()
             done += await _store(writer, models, rows, day)
-            progress(len(chunk))
+            progress(len(rows))
         return done

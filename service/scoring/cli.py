@@ -16,7 +16,7 @@ def _rescore(args: argparse.Namespace) -> int:
     from service.config import get_settings
     from service.db import asyncpg_dsn
     from service.features.service import resolve_as_of
-    from service.scoring.batch import rescore
+    from service.scoring.batch import READ_AHEAD, rescore
     from service.scoring.engine import Tiers
     from service.scoring.store import ModelStore
     from service.training.registry import ensure_shipped
@@ -37,7 +37,7 @@ def _rescore(args: argparse.Namespace) -> int:
             return 2
         started = time.perf_counter()
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(database_url(settings)), min_size=2, max_size=2
+            asyncpg_dsn(database_url(settings)), min_size=READ_AHEAD + 1, max_size=READ_AHEAD + 1
         )
         try:
             with tqdm(desc="rescore", unit="customer", file=sys.stderr) as bar:
