@@ -7,13 +7,13 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     return request.app.state.engine
 
 
@@ -24,21 +24,25 @@ async def get_connection(
         yield conn
 
 
-async def get_driver(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with request.app.state.pool.acquire() as conn:
-        yield conn
+async def get_pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.pool
 
 
-_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+class ScopedBearer(HTTPBearer):
+    """`Authorization: Bearer <key>` needing `scope`: 401 without a valid key, 403 when the
+    key lacks the scope (admin has every scope). One dependency per route that is also the
+    OpenAPI security scheme."""
 
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="HTTPBearer",
+            description="API key: `Authorization: Bearer <key>`",
+        )
+        self.scope = scope
 
-def require_scope(scope: str):
-    """401 without a valid key, 403 when the key lacks `scope` (admin has every scope)."""
-
-    async def check(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> ApiKey:
+    async def __call__(self, request: Request) -> ApiKey:
+        credentials = await super().__call__(request)
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(
                 401,
@@ -52,12 +56,17 @@ def require_scope(scope: str):
             raise HTTPException(
                 401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
             )
-        if not key.allows(scope):
-            raise HTTPException(403, f"API key lacks the '{scope}' scope")
+        if not key.allows(self.scope):
+            raise HTTPException(403, f"API key lacks the '{self.scope}' scope")
         return key
 
-    return check
+
+def require_scope(scope: str) -> ScopedBearer:
+    return ScopedBearer(scope)
 
 
-Driver = Annotated[asyncpg.Connection, Depends(get_driver)]
+# Handlers hold a pooled connection only around their statements (`async with
+# pool.acquire()`), not for the whole request: it is back in the pool before the response
+# is serialized and sent, and no per-request exit stack is paid for a yield dependency.
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 Connection = Annotated[AsyncConnection, Depends(get_connection)]

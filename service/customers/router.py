@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from service.customers.schemas import Profile
 from service.customers.service import read_profile
-from service.deps import Driver, require_scope
+from service.deps import Pool, require_scope
 from service.features.router import CustomerId
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -19,10 +19,11 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 )
 async def get_profile(
     customer_id: CustomerId,
-    conn: Driver,
+    pool: Pool,
     _key: Annotated[object, Depends(require_scope("scores:read"))],
 ) -> dict:
-    profile = await read_profile(conn, customer_id)
+    async with pool.acquire() as conn:
+        profile = await read_profile(conn, customer_id)
     if profile is None:
         raise HTTPException(404, f"customer {customer_id!r} is unknown")
     return profile

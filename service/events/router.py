@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from service.deps import Driver, require_scope
+from service.deps import Pool, require_scope
 from service.events.schemas import EventBatch, IngestResponse
 from service.events.service import store_events
 from service.ops.metrics import EVENTS_DUPLICATE, EVENTS_INGESTED, EVENTS_REJECTED
@@ -66,14 +66,17 @@ def parse_batch(body: bytes, max_events: int) -> list:
 )
 async def ingest_events(
     request: Request,
-    conn: Driver,
+    pool: Pool,
     _key: Annotated[object, Depends(require_scope("events:write"))],
 ) -> IngestResponse:
     settings = request.app.state.settings
     body = await read_limited_body(request, settings.max_body_bytes)
     raws = parse_batch(body, settings.max_batch_events)
     staged, rejected = request.app.state.event_rules.stage_all(raws, datetime.now(UTC))
-    outcome = await store_events(conn, staged) if staged else None
+    outcome = None
+    if staged:
+        async with pool.acquire() as conn:
+            outcome = await store_events(conn, staged)
     rejected.extend(outcome.rejected if outcome else [])
     rejected.sort(key=lambda r: r.index)
     accepted = outcome.accepted if outcome else 0

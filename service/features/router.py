@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
-from service.deps import Driver, require_scope
+from service.deps import Pool, require_scope
 from service.features.schemas import Features
 from service.features.service import read_features, resolve_as_of
 from service.timefmt import Timestamp
@@ -28,12 +28,13 @@ AsOf = Annotated[
 async def get_features(
     request: Request,
     customer_id: CustomerId,
-    conn: Driver,
+    pool: Pool,
     _key: Annotated[object, Depends(require_scope("scores:read"))],
     as_of: AsOf = None,
 ) -> dict:
     moment, day = resolve_as_of(as_of, request.app.state.settings.zone)
-    found = await read_features(conn, [customer_id], moment, day)
+    async with pool.acquire() as conn:
+        found = await read_features(conn, [customer_id], moment, day)
     if customer_id not in found:
         raise HTTPException(404, f"customer {customer_id!r} has no events up to {day}")
     return found[customer_id]

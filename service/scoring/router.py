@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from service.deps import Driver, require_scope
+from service.deps import Pool, require_scope
 from service.features.router import AsOf, CustomerId
 from service.scoring.schemas import ScoreRequest, ScoresResponse
 from service.scoring.service import ModelsUnavailable, score_customer
@@ -16,19 +16,20 @@ router = APIRouter(prefix="/v1", tags=["scores"])
 Reader = Annotated[object, Depends(require_scope("scores:read"))]
 
 
-async def _score(request: Request, conn, customer_id, as_of, explain, context) -> dict:
+async def _score(request: Request, pool, customer_id, as_of, explain, context) -> dict:
     state = request.app.state
     try:
-        return await score_customer(
-            conn,
-            state.models.current,
-            state.nbo,
-            state.settings,
-            customer_id,
-            as_of,
-            explain,
-            context,
-        )
+        async with pool.acquire() as conn:
+            return await score_customer(
+                conn,
+                state.models.current,
+                state.nbo,
+                state.settings,
+                customer_id,
+                as_of,
+                explain,
+                context,
+            )
     except ModelsUnavailable as error:
         raise HTTPException(503, str(error)) from None
 
@@ -42,18 +43,18 @@ async def _score(request: Request, conn, customer_id, as_of, explain, context) -
 async def get_scores(
     request: Request,
     customer_id: CustomerId,
-    conn: Driver,
+    pool: Pool,
     _key: Reader,
     as_of: AsOf = None,
     explain: Annotated[bool, Query(description="Add top feature contributions.")] = False,
 ) -> dict:
-    return await _score(request, conn, customer_id, as_of, explain, {"source": "get_scores"})
+    return await _score(request, pool, customer_id, as_of, explain, {"source": "get_scores"})
 
 
 @router.post(
     "/score", response_model=ScoresResponse, responses={503: {"description": "No models loaded"}}
 )
-async def post_score(request: Request, body: ScoreRequest, conn: Driver, _key: Reader) -> dict:
+async def post_score(request: Request, body: ScoreRequest, pool: Pool, _key: Reader) -> dict:
     return await _score(
-        request, conn, body.customer_id, body.as_of, body.explain, body.context_dict()
+        request, pool, body.customer_id, body.as_of, body.explain, body.context_dict()
     )
