@@ -1,7 +1,8 @@
 """Turns feature rows into churn, pCLTV and segment scores with the active ONNX models.
 
 Used by the API (one customer), `scorer rescore` (batches) and evaluation, so every
-path scores identically. Sessions are created once per loaded version.
+path scores identically. One session per loaded model set runs the composed serving
+graph (`graph.py`); it is built when the set is loaded, never on a request.
 """
 
 from __future__ import annotations
