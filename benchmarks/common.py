@@ -311,6 +311,100 @@ class ReadOutcome:
         return total
 
 
+def _cores(value: float, throughput: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.2f} cores (~{value / throughput * 1000:.2f} ms per request)"
+
+
+@dataclass(kw_only=True)
+class ReadComparison:
+    """The service against the bare endpoint in one alternating read test, and its targets:
+    service p99 at most `p99_target` times the bare p99, service throughput at least
+    `share_target` of the bare's."""
+
+    service: ReadOutcome
+    bare: ReadOutcome
+    service_label: str  # the service's request, as the table shows it
+    p99_target: float
+    share_target: float
+
+    @property
+    def p99_factor(self) -> float:
+        return self.service.pct(99) / self.bare.pct(99)
+
+    @property
+    def throughput_share(self) -> float:
+        return self.service.throughput / self.bare.throughput
+
+    @property
+    def p99_ok(self) -> bool:
+        return self.p99_factor <= self.p99_target
+
+    @property
+    def throughput_ok(self) -> bool:
+        return self.throughput_share >= self.share_target
+
+    @property
+    def clean(self) -> bool:
+        return not (self.service.non_2xx or self.service.io_errors)
+
+    def report_lines(self) -> list[str]:
+        """Both sides' figures, CPU and rounds, the verdicts, and a warning per side that
+        answered with errors."""
+        svc, base = self.service, self.bare
+        lines = [
+            f"    {'target':<40} {'p50 ms':>8} {'p99 ms':>8} {'pooled p99':>10} {'req/s':>9} "
+            f"{'errors':>7} {'client CPU':>10}"
+        ]
+        for label, res in ((self.service_label, svc), ("bare FastAPI+asyncpg PK SELECT", base)):
+            lines.append(
+                f"    {label[:40]:<40} {res.pct(50):>8.2f} {res.pct(99):>8.2f} "
+                f"{res.pooled_pct(99):>10.2f} {res.throughput:>9,.0f} "
+                f"{res.non_2xx + res.io_errors:>7} {res.client_cpu:>10.0%}"
+            )
+        for label, res in (("service", svc), ("bare", base)):
+            if not (math.isnan(res.server_cpu) and math.isnan(res.db_cpu)):
+                lines.append(
+                    f"    CPU, {label:<7}: server process "
+                    f"{_cores(res.server_cpu, res.throughput)}; "
+                    f"PostgreSQL backends {_cores(res.db_cpu, res.throughput)}"
+                )
+        for i, (s, b) in enumerate(zip(svc.rounds, base.rounds, strict=False), 1):
+            lines.append(
+                f"      round {i}: service p50 {s.pct(50):.2f} p99 {s.pct(99):.2f} ms "
+                f"{s.throughput:,.0f} req/s | bare p50 {b.pct(50):.2f} p99 {b.pct(99):.2f} ms "
+                f"{b.throughput:,.0f} req/s"
+            )
+        lines += [
+            f"    service p99 / bare p99      : {self.p99_factor:.2f}x  -> target <= "
+            f"{self.p99_target:.0f}x: {verdict(self.p99_ok)}",
+            f"    service req/s / bare req/s  : {self.throughput_share:.1%}  -> target >= "
+            f"{self.share_target:.0%}: {verdict(self.throughput_ok)}",
+        ]
+        for label, res in (("service", svc), ("bare", base)):
+            if res.non_2xx or res.io_errors:
+                lines.append(
+                    f"    WARNING {label}: {res.non_2xx:,} non-2xx answers and {res.io_errors} "
+                    f"I/O errors of {res.requests:,} (statuses "
+                    f"{dict(sorted(res.statuses.items()))}); its figures include them"
+                )
+        return lines
+
+    def markdown_rows(self, what: str) -> list[str]:
+        svc, base = self.service, self.bare
+        return [
+            f"| {what}: p50, ms ({READ_CONNECTIONS} conns) | {svc.pct(50):.2f} | "
+            f"{base.pct(50):.2f} | {svc.pct(50) / base.pct(50):.2f}x | — | — |",
+            f"| {what}: p99, ms ({READ_CONNECTIONS} conns) | {svc.pct(99):.2f} | "
+            f"{base.pct(99):.2f} | {self.p99_factor:.2f}x | ≤ {self.p99_target:.0f}x | "
+            f"{verdict(self.p99_ok)} |",
+            f"| {what}: throughput, req/s | {fmt_rate(svc.throughput)} | "
+            f"{fmt_rate(base.throughput)} | {self.throughput_share:.1%} | "
+            f"≥ {self.share_target:.0%} | {verdict(self.throughput_ok)} |",
+        ]
+
+
 @dataclass
 class ReadTarget:
     """One side of an alternating read test.

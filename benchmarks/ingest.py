@@ -45,6 +45,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     READ_CONNECTIONS,
+    ReadComparison,
     ReadOutcome,
     ReadTarget,
     Server,
@@ -562,15 +563,19 @@ async def main_async(args: argparse.Namespace) -> int:
     copy_s = median(copy.single)
     ratio_b = http_rate / copy_b
     ratio_s = http_rate / copy_s
-    svc, base = reads["service"], reads["bare"]
-    p99_factor = svc.pct(99) / base.pct(99)
-    tput_share = svc.throughput / base.throughput
+    feature_reads = ReadComparison(
+        service=reads["service"],
+        bare=reads["bare"],
+        service_label="service GET /v1/customers/{id}/features",
+        p99_target=TARGET_READ_P99_FACTOR,
+        share_target=TARGET_READ_THROUGHPUT_SHARE,
+    )
     checks = {
         "ingest_eps": http_rate >= TARGET_INGEST_EPS,
         "ingest_vs_copy500": ratio_b >= TARGET_INGEST_VS_COPY,
         "ingest_vs_copy_all": ratio_s >= TARGET_INGEST_VS_COPY,
-        "read_p99": p99_factor <= TARGET_READ_P99_FACTOR,
-        "read_tput": tput_share >= TARGET_READ_THROUGHPUT_SHARE,
+        "read_p99": feature_reads.p99_ok,
+        "read_tput": feature_reads.throughput_ok,
     }
 
     w = report.append
@@ -638,37 +643,8 @@ async def main_async(args: argparse.Namespace) -> int:
         f"x {args.duration / args.read_rounds:.1f}s per target (+{args.read_warmup:.0f}s warm-up "
         f"each), random known customers"
     )
-    w(
-        f"    {'target':<34} {'p50 ms':>8} {'p99 ms':>8} {'pooled p99':>10} {'req/s':>9} "
-        f"{'errors':>7} {'client CPU':>10}"
-    )
-    for label, res in (
-        ("service GET /v1/customers/{id}/features", svc),
-        ("bare FastAPI+asyncpg PK SELECT", base),
-    ):
-        w(
-            f"    {label[:34]:<34} {res.pct(50):>8.2f} {res.pct(99):>8.2f} "
-            f"{res.pooled_pct(99):>10.2f} {res.throughput:>9,.0f} "
-            f"{res.non_2xx + res.io_errors:>7} {res.client_cpu:>10.0%}"
-        )
-    w(
-        f"    service p99 / bare p99      : {p99_factor:.2f}x  -> target <= "
-        f"{TARGET_READ_P99_FACTOR:.0f}x: {verdict(checks['read_p99'])}"
-    )
-    w(
-        f"    service req/s / bare req/s  : {tput_share:.1%}  -> target >= "
-        f"{TARGET_READ_THROUGHPUT_SHARE:.0%}: {verdict(checks['read_tput'])}"
-    )
-    for label, res in (("service", svc), ("bare", base)):
-        if res.non_2xx or res.io_errors:
-            statuses: Counter = Counter()
-            for r in res.rounds:
-                statuses.update(r.statuses)
-            w(
-                f"    WARNING {label}: {res.non_2xx:,} non-2xx answers and {res.io_errors} I/O "
-                f"errors of {res.requests:,} (statuses {dict(sorted(statuses.items()))}); "
-                "its figures include them"
-            )
+    for line in feature_reads.report_lines():
+        w(line)
     for n in notes:
         w(f"    {n}")
     w("")
@@ -696,23 +672,11 @@ async def main_async(args: argparse.Namespace) -> int:
         f"| ingest vs one raw COPY of all rows | {fmt_rate(http_rate)} | {fmt_rate(copy_s)} | "
         f"{ratio_s:.1%} | ≥ {TARGET_INGEST_VS_COPY:.0%} | {verdict(checks['ingest_vs_copy_all'])} |"
     )
-    w(
-        f"| feature read p50, ms ({READ_CONNECTIONS} conns) | {svc.pct(50):.2f} | "
-        f"{base.pct(50):.2f} | {svc.pct(50) / base.pct(50):.2f}x | — | — |"
-    )
-    w(
-        f"| feature read p99, ms ({READ_CONNECTIONS} conns) | {svc.pct(99):.2f} | "
-        f"{base.pct(99):.2f} | {p99_factor:.2f}x | ≤ {TARGET_READ_P99_FACTOR:.0f}x | "
-        f"{verdict(checks['read_p99'])} |"
-    )
-    w(
-        f"| feature read throughput, req/s | {fmt_rate(svc.throughput)} | "
-        f"{fmt_rate(base.throughput)} | {tput_share:.1%} | ≥ {TARGET_READ_THROUGHPUT_SHARE:.0%} | "
-        f"{verdict(checks['read_tput'])} |"
-    )
+    for row in feature_reads.markdown_rows("feature read"):
+        w(row)
     w("")
     print("\n".join(report), flush=True)
-    if ingest.rejected or ingest.http_errors or svc.non_2xx or svc.io_errors:
+    if ingest.rejected or ingest.http_errors or not feature_reads.clean:
         exit_code = 2  # numbers printed, but the run was not clean
     return exit_code
 

@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     READ_CONNECTIONS,
     REPO,
-    ReadOutcome,
+    ReadComparison,
     ReadTarget,
     Server,
     alternate_reads,
@@ -401,35 +401,16 @@ class Targets:
         return [r["pid"] for r in rows]
 
 
-@dataclass
-class Phase:
+@dataclass(kw_only=True)
+class Phase(ReadComparison):
     """One alternating service-vs-bare read test."""
 
     key: str
     title: str
-    service: ReadOutcome
-    bare: ReadOutcome
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def p99_factor(self) -> float:
-        return self.service.pct(99) / self.bare.pct(99)
-
-    @property
-    def throughput_share(self) -> float:
-        return self.service.throughput / self.bare.throughput
-
-    @property
-    def p99_ok(self) -> bool:
-        return self.p99_factor <= TARGET_SCORES_P99_FACTOR
-
-    @property
-    def throughput_ok(self) -> bool:
-        return self.throughput_share >= TARGET_SCORES_THROUGHPUT_SHARE
-
-    @property
-    def clean(self) -> bool:
-        return not (self.service.non_2xx or self.service.io_errors)
+    service_label: str = "service GET /v1/customers/{id}/scores"
+    p99_target: float = TARGET_SCORES_P99_FACTOR
+    share_target: float = TARGET_SCORES_THROUGHPUT_SHARE
 
 
 async def random_phase(
@@ -455,7 +436,7 @@ async def random_phase(
         label=key,
         backend_pids=env.backend_pids,
     )
-    return Phase(key, title, out["service"], out["bare"])
+    return Phase(key=key, title=title, service=out["service"], bare=out["bare"])
 
 
 async def fresh_phase(
@@ -485,10 +466,10 @@ async def fresh_phase(
         backend_pids=env.backend_pids,
     )
     phase = Phase(
-        "first_decision",
-        "Scores with 3 offers, every request a customer's first decision (logged)",
-        out["service"],
-        out["bare"],
+        key="first_decision",
+        title="Scores with 3 offers, every request a customer's first decision (logged)",
+        service=out["service"],
+        bare=out["bare"],
     )
     per_round = args.duration / args.read_rounds
     short = [r for r in phase.service.rounds if r.duration < per_round * 0.98]
@@ -567,76 +548,6 @@ async def customers_with_offer(db_url: str) -> tuple[list[str], int]:
 
 
 # ------------------------------------------------------------------- report --
-
-
-def cores(value: float, throughput: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    return f"{value:.2f} cores (~{value / throughput * 1000:.2f} ms per request)"
-
-
-def read_table(w, phase: Phase) -> None:
-    svc, base = phase.service, phase.bare
-    w(
-        f"    {'target':<40} {'p50 ms':>8} {'p99 ms':>8} {'pooled p99':>10} {'req/s':>9} "
-        f"{'errors':>7} {'client CPU':>10}"
-    )
-    for label, res in (
-        ("service GET /v1/customers/{id}/scores", svc),
-        ("bare FastAPI+asyncpg PK SELECT", base),
-    ):
-        w(
-            f"    {label[:40]:<40} {res.pct(50):>8.2f} {res.pct(99):>8.2f} "
-            f"{res.pooled_pct(99):>10.2f} {res.throughput:>9,.0f} "
-            f"{res.non_2xx + res.io_errors:>7} {res.client_cpu:>10.0%}"
-        )
-    for label, res in (("service", svc), ("bare", base)):
-        if math.isnan(res.server_cpu) and math.isnan(res.db_cpu):
-            continue
-        w(
-            f"    CPU, {label:<7}: server process {cores(res.server_cpu, res.throughput)}; "
-            f"PostgreSQL backends {cores(res.db_cpu, res.throughput)}"
-        )
-    for i, (s, b) in enumerate(zip(svc.rounds, base.rounds, strict=False), 1):
-        w(
-            f"      round {i}: service p50 {s.pct(50):.2f} p99 {s.pct(99):.2f} ms "
-            f"{s.throughput:,.0f} req/s | bare p50 {b.pct(50):.2f} p99 {b.pct(99):.2f} ms "
-            f"{b.throughput:,.0f} req/s"
-        )
-    w(
-        f"    service p99 / bare p99      : {phase.p99_factor:.2f}x  -> target <= "
-        f"{TARGET_SCORES_P99_FACTOR:.0f}x: {verdict(phase.p99_ok)}"
-    )
-    w(
-        f"    service req/s / bare req/s  : {phase.throughput_share:.1%}  -> target >= "
-        f"{TARGET_SCORES_THROUGHPUT_SHARE:.0%}: {verdict(phase.throughput_ok)}"
-    )
-    for label, res in (("service", svc), ("bare", base)):
-        if res.non_2xx or res.io_errors:
-            w(
-                f"    WARNING {label}: {res.non_2xx:,} non-2xx answers and {res.io_errors} I/O "
-                f"errors of {res.requests:,} (statuses {dict(sorted(res.statuses.items()))}); "
-                "its figures include them"
-            )
-    for n in phase.notes:
-        w(f"    {n}")
-
-
-def markdown_rows(w, phase: Phase, what: str) -> None:
-    svc, base = phase.service, phase.bare
-    w(
-        f"| {what}: p50, ms ({READ_CONNECTIONS} conns) | {svc.pct(50):.2f} | {base.pct(50):.2f} | "
-        f"{svc.pct(50) / base.pct(50):.2f}x | — | — |"
-    )
-    w(
-        f"| {what}: p99, ms ({READ_CONNECTIONS} conns) | {svc.pct(99):.2f} | {base.pct(99):.2f} | "
-        f"{phase.p99_factor:.2f}x | ≤ {TARGET_SCORES_P99_FACTOR:.0f}x | {verdict(phase.p99_ok)} |"
-    )
-    w(
-        f"| {what}: throughput, req/s | {fmt_rate(svc.throughput)} | {fmt_rate(base.throughput)} | "
-        f"{phase.throughput_share:.1%} | ≥ {TARGET_SCORES_THROUGHPUT_SHARE:.0%} | "
-        f"{verdict(phase.throughput_ok)} |"
-    )
 
 
 def uptime() -> str:
@@ -763,9 +674,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 )
                 phase.notes.append(
                     f"not included: {without_offer:,} customers whose latest decision made no "
-                    "offer (control group, no consent, no positive value...): the service "
-                    "reuses only decisions that made an offer, so those are decided and "
-                    "logged again on every request"
+                    "offer (control group, no consent, no positive value...): their reused "
+                    "answer carries no offer, a cheaper response than the one measured"
                 )
                 phases.append(phase)
             decisions = await decision_stats(db_url)
@@ -841,7 +751,10 @@ async def main_async(args: argparse.Namespace) -> int:
             w("    and the churn, pCLTV and segment ONNX models; the offer catalog is re-read at")
             w("    most every 2 s. The bare app (no auth) runs one primary-key SELECT on")
             w("    customers: GET /v1/customers/{id}/features, same customers in the same order.")
-        read_table(w, phase)
+        for line in phase.report_lines():
+            w(line)
+        for n in phase.notes:
+            w(f"    {n}")
         for label, check in checks.get(phase.key, []):
             for line in check.lines(label):
                 w(f"    {line}")
@@ -908,7 +821,8 @@ async def main_async(args: argparse.Namespace) -> int:
         "reused_decision": "scores, 3 offers, decision reused",
     }
     for phase in phases:
-        markdown_rows(w, phase, labels[phase.key])
+        for row in phase.markdown_rows(labels[phase.key]):
+            w(row)
     w(
         f"| batch rescore (`scorer rescore --all`), customers/s, median of {len(ok_rounds)} | "
         f"{fmt_rate(rescore_rate)} | — | — | ≥ {TARGET_RESCORE_PER_SECOND:,} | "
