@@ -61,12 +61,10 @@ class ScopedBearer(HTTPBearer):
         return key
 
 
-def require_scope(scope: str) -> ScopedBearer:
-    return ScopedBearer(scope)
-
-
 # Handlers hold a pooled connection only around their statements (`async with
 # pool.acquire()`), not for the whole request: it is back in the pool before the response
 # is serialized and sent, and no per-request exit stack is paid for a yield dependency.
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
+# The key of a route that reads features or scores.
+ScoresReader = Annotated[ApiKey, Depends(ScopedBearer("scores:read"))]

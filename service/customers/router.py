@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 
 from service.customers.schemas import Profile
 from service.customers.service import read_profile
-from service.deps import Pool, require_scope
+from service.deps import Pool, ScoresReader
 from service.features.router import CustomerId
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -20,7 +18,7 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 async def get_profile(
     customer_id: CustomerId,
     pool: Pool,
-    _key: Annotated[object, Depends(require_scope("scores:read"))],
+    _key: ScoresReader,
 ) -> dict:
     async with pool.acquire() as conn:
         profile = await read_profile(conn, customer_id)

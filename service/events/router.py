@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from service.deps import Pool, require_scope
+from service.deps import Pool, ScopedBearer
 from service.events.schemas import EventBatch, IngestResponse
 from service.events.service import store_events
 from service.ops.metrics import EVENTS_DUPLICATE, EVENTS_INGESTED, EVENTS_REJECTED
@@ -67,7 +67,7 @@ def parse_batch(body: bytes, max_events: int) -> list:
 async def ingest_events(
     request: Request,
     pool: Pool,
-    _key: Annotated[object, Depends(require_scope("events:write"))],
+    _key: Annotated[object, Depends(ScopedBearer("events:write"))],
 ) -> IngestResponse:
     settings = request.app.state.settings
     body = await read_limited_body(request, settings.max_body_bytes)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
-from service.deps import Pool, require_scope
+from service.deps import Pool, ScoresReader
 from service.features.schemas import Features
 from service.features.service import read_features, resolve_as_of
 from service.timefmt import Timestamp
@@ -29,7 +29,7 @@ async def get_features(
     request: Request,
     customer_id: CustomerId,
     pool: Pool,
-    _key: Annotated[object, Depends(require_scope("scores:read"))],
+    _key: ScoresReader,
     as_of: AsOf = None,
 ) -> dict:
     moment, day = resolve_as_of(as_of, request.app.state.settings.zone)

@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from service.deps import Connection, require_scope
+from service.deps import Connection, ScopedBearer
 from service.offers import service
 from service.offers.schemas import Offer, OfferCreate, OfferList, OfferReplace
 
 router = APIRouter(
     prefix="/v1/offers",
     tags=["offers"],
-    dependencies=[Depends(require_scope("admin"))],
+    dependencies=[Depends(ScopedBearer("admin"))],
 )
 
 OfferIdPath = Annotated[str, Path(min_length=1, max_length=128)]

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from service.db import head_revision
-from service.deps import require_scope
+from service.deps import ScopedBearer
 
 router = APIRouter(tags=["operations"])
 
@@ -60,5 +60,5 @@ async def readyz(request: Request):
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
 )
-async def metrics(_key: Annotated[object, Depends(require_scope("admin"))]) -> Response:
+async def metrics(_key: Annotated[object, Depends(ScopedBearer("admin"))]) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

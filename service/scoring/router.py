@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
-from service.deps import Pool, require_scope
+from service.deps import Pool, ScoresReader
 from service.features.router import AsOf, CustomerId
 from service.scoring.schemas import ScoreRequest, ScoresResponse
 from service.scoring.service import ModelsUnavailable, score_customer
 
 router = APIRouter(prefix="/v1", tags=["scores"])
-
-Reader = Annotated[object, Depends(require_scope("scores:read"))]
 
 
 async def _score(request: Request, pool, customer_id, as_of, explain, context) -> dict:
@@ -44,7 +42,7 @@ async def get_scores(
     request: Request,
     customer_id: CustomerId,
     pool: Pool,
-    _key: Reader,
+    _key: ScoresReader,
     as_of: AsOf = None,
     explain: Annotated[bool, Query(description="Add top feature contributions.")] = False,
 ) -> dict:
@@ -54,7 +52,7 @@ async def get_scores(
 @router.post(
     "/score", response_model=ScoresResponse, responses={503: {"description": "No models loaded"}}
 )
-async def post_score(request: Request, body: ScoreRequest, pool: Pool, _key: Reader) -> dict:
+async def post_score(request: Request, body: ScoreRequest, pool: Pool, _key: ScoresReader) -> dict:
     return await _score(
         request, pool, body.customer_id, body.as_of, body.explain, body.context_dict()
     )
