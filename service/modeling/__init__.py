@@ -1,0 +1,1 @@
+"""The model runtime: artifacts, registry, ONNX sessions and explanations (no training code)."""
