@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -23,16 +22,14 @@ from service.events.router import router as events_router
 from service.events.schemas import EventBatch
 from service.events.validation import EventRules
 from service.features.router import router as features_router
-from service.offers.config import NboSettings
+from service.modeling.registry import ensure_shipped
 from service.offers.router import router as offers_router
 from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
-from service.scoring.engine import Tiers
 from service.scoring.nbo import NboContext, OfferCache
 from service.scoring.router import router as scoring_router
 from service.scoring.store import ModelStore
-from service.training.registry import ensure_shipped
 
 log = logging.getLogger("scorer")
 
@@ -51,16 +48,12 @@ async def lifespan(app: FastAPI):
         reset=keep_session_state,
     )
     app.state.key_verifier = KeyVerifier()
-    app.state.event_rules = EventRules(
-        zone=settings.zone,
-        currency=settings.currency,
-        future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
-    )
+    app.state.event_rules = EventRules.from_settings(settings)
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:
             await ensure_key(conn, settings.bootstrap_api_key, "bootstrap", ["admin"])
-    app.state.nbo = NboContext(NboSettings(), OfferCache())
-    app.state.models = ModelStore(Tiers(settings.pcltv_tier_high, settings.pcltv_tier_medium))
+    app.state.nbo = NboContext(settings.nbo, OfferCache())
+    app.state.models = ModelStore(settings.pcltv.tiers())
     connect = app.state.pool.acquire
     async with connect() as conn:
         await ensure_shipped(conn)

@@ -1,4 +1,10 @@
-"""Every setting of the service, read from the environment (SCORER_* and DATABASE_URL)."""
+"""Every setting of the service, read from the environment (SCORER_* and DATABASE_URL).
+
+This is the only module that reads the environment: everything else is handed a
+`Settings` (or one of its sections), so `create_app(settings)` and the CLI commands are
+fully injectable. Sections map to variables by prefix: `nbo.epsilon` is
+`SCORER_NBO_EPSILON`, `pcltv.tier_high` is `SCORER_PCLTV_TIER_HIGH`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,57 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.vocabulary import ValueTiers
+
+
+class ChurnSettings(BaseModel):
+    horizon_days: int = Field(default=90, ge=1, description="Training horizon of churn.")
+
+
+class PcltvSettings(BaseModel):
+    horizon_days: int = Field(default=365, ge=1, description="Training horizon of pCLTV.")
+    margin: float = Field(default=1.0, description="Share of revenue that is margin (training).")
+    discount_rate: float = Field(default=0.0, description="Annual discount rate (training).")
+    tier_high: float = Field(default=500.0, description="pCLTV above this: tier high.")
+    tier_medium: float = Field(default=200.0, description="From this to high: medium.")
+
+    def tiers(self) -> ValueTiers:
+        return ValueTiers(self.tier_high, self.tier_medium)
+
+
+class NboSettings(BaseModel):
+    """Knobs of the next-best-offer policy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    epsilon: float = Field(
+        default=0.05, ge=0, le=1, description="Exploration probability (uniform among eligible)."
+    )
+    control_share: float = Field(
+        default=0.10, ge=0, lt=1, description="Share of customers held out with no offer."
+    )
+    frequency_cap: int = Field(default=3, ge=0, description="Most offers per customer per window.")
+    frequency_window_days: int = Field(default=30, ge=1, description="Window of the cap, days.")
+    min_expected_value: float = Field(
+        default=0.0, description="Offers must beat this expected value (no offer is worth 0)."
+    )
+    control_salt: str = Field(
+        default="nbo-control-v1",
+        min_length=1,
+        description="Seeds the control-group hash; changing it reshuffles the groups.",
+    )
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SCORER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SCORER_",
+        extra="ignore",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     database_url: str | None = Field(
         default=None,
@@ -32,12 +83,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 16
     shutdown_timeout_seconds: int = 30
     model_poll_seconds: float = Field(default=2.0, description="Registry poll for hot reload.")
-    pcltv_tier_high: float = Field(default=500.0, description="pCLTV above this: tier high.")
-    pcltv_tier_medium: float = Field(default=200.0, description="From this to high: medium.")
-    churn_horizon_days: int = 90
-    pcltv_horizon_days: int = 365
-    pcltv_margin: float = 1.0
-    pcltv_discount_rate: float = Field(default=0.0, description="Annual discount rate.")
+    churn: ChurnSettings = ChurnSettings()
+    pcltv: PcltvSettings = PcltvSettings()
+    nbo: NboSettings = NboSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: settings, database connections and scoped API-key auth."""
+"""FastAPI dependencies shared by the routers: database connections, scoped API-key auth
+and the path and query parameters several routes take."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
+from service.timefmt import Timestamp
 
 
 async def get_engine(request: Request) -> AsyncEngine:
@@ -68,3 +70,12 @@ Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
 # The key of a route that reads features or scores.
 ScoresReader = Annotated[ApiKey, Depends(ScopedBearer("scores:read"))]
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+AsOf = Annotated[
+    Timestamp | None,
+    Query(
+        description="RFC 3339 with offset; default now. Resolved to its day in the "
+        "service's calendar (SCORER_TIMEZONE)."
+    ),
+]

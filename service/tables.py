@@ -3,7 +3,15 @@
 from service.access import models as access_models
 from service.events import models as event_models
 from service.features import models as feature_models
+from service.modeling import models as modeling_models
 from service.offers import models as offer_models
-from service.training import models as training_models
+from service.scoring import models as scoring_models
 
-__all__ = ["access_models", "event_models", "feature_models", "offer_models", "training_models"]
+__all__ = [
+    "access_models",
+    "event_models",
+    "feature_models",
+    "modeling_models",
+    "offer_models",
+    "scoring_models",
+]

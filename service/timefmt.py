@@ -1,4 +1,4 @@
-"""RFC 3339 timestamps, strictly: a string with date, time and offset (DESIGN §4, §5)."""
+"""RFC 3339 timestamps, strictly: a string with date, time and offset (docs/time.md)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,9 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from service.config import NboSettings
 from service.features.vector import MODEL_FEATURES, feature_matrix
+from service.modeling.artifacts import Artifact, Manifest
 from service.offers import priors
 from service.offers.policy import (
     BEST_EXPECTED_VALUE,
@@ -26,22 +28,20 @@ from service.offers.policy import (
     NO_POSITIVE_VALUE,
     CustomerContext,
     OfferSpec,
-    PolicySettings,
     decide,
 )
-from service.offers.propensity import (
+from service.offers.propensity import PropensityModel, design_matrix, input_names
+from service.training import onnx_export
+from service.training.propensity import (
     MIN_OFFER_IMPRESSIONS,
-    PropensityModel,
     ShownOffer,
     count_outcomes,
-    design_matrix,
     export_propensity,
     fit_propensity,
-    input_names,
     train_propensity,
 )
-from service.simulation import offer_world as world_module
-from service.simulation.offer_world import (
+from tests import offer_world as world_module
+from tests.offer_world import (
     AS_OF,
     SIGNALS,
     OfferWorld,
@@ -51,8 +51,6 @@ from service.simulation.offer_world import (
     sample_customers,
     signals,
 )
-from service.training import artifacts, onnx_export
-from service.training.artifacts import Manifest
 
 TRAIN_CUSTOMERS = 8000
 IMPRESSIONS = 30000
@@ -220,7 +218,7 @@ def test_epsilon_greedy_logging(world, evaluation):
 def test_without_history_the_policy_runs_on_segment_priors(world, evaluation):
     customers, segments = evaluation
     model = PropensityModel.priors_only()
-    settings = PolicySettings(epsilon=0.05, control_share=0.0)
+    settings = NboSettings(epsilon=0.05, control_share=0.0)
     decisions = run_policy(world, customers, segments, model, settings)
     reasons = Counter(d.reason for d in decisions)
     assert reasons[BEST_EXPECTED_VALUE] > 0.5 * len(customers)
@@ -324,13 +322,17 @@ def test_learnt_policy_is_within_ten_percent_of_the_oracle(trained, world, evalu
     oracle = world.oracle_value(customers)
     random_value = world.random_value(customers)
     priors_policy = run_policy(
-        world, customers, segments, PropensityModel.priors_only(), PolicySettings(0.0, 0.0)
+        world,
+        customers,
+        segments,
+        PropensityModel.priors_only(),
+        NboSettings(epsilon=0.0, control_share=0.0),
     )
     priors_value = world.realised_value(customers, [d.offer_id for d in priors_policy])
 
     started = time.perf_counter()
     decisions = run_policy(
-        world, customers, segments, model, PolicySettings(epsilon=0.02, control_share=0.0)
+        world, customers, segments, model, NboSettings(epsilon=0.02, control_share=0.0)
     )
     per_decision = (time.perf_counter() - started) / len(customers)
     learnt = world.realised_value(customers, [d.offer_id for d in decisions])
@@ -350,9 +352,9 @@ def test_learnt_policy_is_within_ten_percent_of_the_oracle(trained, world, evalu
 
 def test_saved_artifact_scores_identically(trained, evaluation, tmp_path):
     _, graph, fields, model, _ = trained
-    folder = artifacts.save(graph, Manifest(version="v1", **fields), tmp_path)
-    payload, manifest = artifacts.load(folder)
-    reloaded = PropensityModel.from_onnx(payload, manifest)
+    folder = Artifact(Manifest(version="v1", **fields), graph.SerializeToString()).save(tmp_path)
+    artifact = Artifact.load(folder)
+    reloaded = PropensityModel.from_onnx(artifact.graph, artifact.manifest)
     assert reloaded.version == "v1"
     customers, segments = evaluation
     specs = default_world().specs

@@ -10,13 +10,11 @@ from decimal import Decimal
 
 import pytest
 
+from service.config import NboSettings, Settings
 from service.offers import priors
-from service.offers.config import NboSettings
 from service.offers.policy import (
     BEST_EXPECTED_VALUE,
     BUDGET_EXHAUSTED,
-    CHANNELS,
-    CHURN_BANDS,
     CONTROL_GROUP,
     EXPLORED,
     FREQUENCY_CAP,
@@ -24,17 +22,16 @@ from service.offers.policy import (
     NO_ELIGIBLE_OFFER,
     NO_POSITIVE_VALUE,
     REASONS,
-    SEGMENTS,
-    VALUE_TIERS,
     CustomerContext,
     Decision,
     OfferSpec,
     PastDecision,
-    PolicySettings,
     control_bucket,
     decide,
     history_window,
 )
+from service.vocabulary import CHURN_BANDS, SEGMENTS, VALUE_TIERS
+from service.vocabulary import OFFER_CHANNELS as CHANNELS
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -60,7 +57,7 @@ def constant(p: float):
     return lambda _offer: p
 
 
-NO_CONTROL = PolicySettings(control_share=0.0, epsilon=0.0)
+NO_CONTROL = NboSettings(control_share=0.0, epsilon=0.0)
 
 
 # --- random worlds --------------------------------------------------------------------------
@@ -153,7 +150,7 @@ def offers_in_window(ctx: CustomerContext, days: int) -> int:
 
 def test_ten_thousand_random_decisions_keep_every_rule():
     rng = random.Random(20260601)
-    settings = PolicySettings(epsilon=0.1, control_share=0.1, frequency_cap=2)
+    settings = NboSettings(epsilon=0.1, control_share=0.1, frequency_cap=2)
     decisions: list[Decision] = []
     for n in range(10_000):
         ctx = random_context(rng, f"cust-{n}")
@@ -203,7 +200,7 @@ def test_ten_thousand_random_decisions_keep_every_rule():
 
 def test_no_offer_reasons_are_truthful():
     rng = random.Random(7)
-    settings = PolicySettings(epsilon=0.05, control_share=0.0, frequency_cap=2)
+    settings = NboSettings(epsilon=0.05, control_share=0.0, frequency_cap=2)
     for n in range(3000):
         ctx = random_context(rng, f"r-{n}")
         catalog = [random_offer(rng, i, NOW) for i in range(rng.randint(0, 6))]
@@ -225,7 +222,7 @@ def test_no_offer_reasons_are_truthful():
 
 @pytest.mark.parametrize("share", [0.05, 0.10, 0.25, 0.5])
 def test_control_group_is_the_configured_share_and_stable(share):
-    settings = PolicySettings(control_share=share)
+    settings = NboSettings(control_share=share)
     rng = random.Random(1)
     catalog = [offer()]
     groups = [
@@ -251,7 +248,7 @@ def test_control_assignment_is_a_salted_hash():
 
 
 def test_control_decision_records_what_treatment_would_have_offered():
-    settings = PolicySettings(control_share=0.999999, epsilon=0.5)
+    settings = NboSettings(control_share=0.999999, epsilon=0.5)
     catalog = [offer("cheap", value=Decimal(10)), offer("rich", value=Decimal(500))]
     decision = decide(context(), catalog, constant(0.1), settings, random.Random(0))
     assert decision.group == "control" and decision.reason == CONTROL_GROUP
@@ -260,7 +257,7 @@ def test_control_decision_records_what_treatment_would_have_offered():
 
 
 def test_anonymous_callers_are_assigned_per_decision():
-    settings = PolicySettings(control_share=0.2)
+    settings = NboSettings(control_share=0.2)
     rng = random.Random(3)
     groups = [
         decide(context(None), [offer()], constant(0.5), settings, rng).group for _ in range(5000)
@@ -271,7 +268,7 @@ def test_anonymous_callers_are_assigned_per_decision():
 def test_frequency_cap_and_cooldown_hold_over_a_simulated_timeline():
     """Customers ask several times a day for 120 days; what was offered is fed back."""
     rng = random.Random(42)
-    settings = PolicySettings(epsilon=0.2, control_share=0.1, frequency_cap=3)
+    settings = NboSettings(epsilon=0.2, control_share=0.1, frequency_cap=3)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     catalog = [
         offer("a", channel="email", min_days_since_last_offer=0),
@@ -308,7 +305,7 @@ def test_frequency_cap_and_cooldown_hold_over_a_simulated_timeline():
 
 
 def test_action_probability_matches_empirical_choice_frequencies():
-    settings = PolicySettings(epsilon=0.3, control_share=0.0)
+    settings = NboSettings(epsilon=0.3, control_share=0.0)
     catalog = [
         offer("low", value=Decimal(20)),
         offer("mid", value=Decimal(40)),
@@ -332,7 +329,7 @@ def test_action_probability_matches_empirical_choice_frequencies():
 
 @pytest.mark.parametrize("epsilon", [0.02, 0.05, 0.2])
 def test_exploration_rate_is_epsilon(epsilon):
-    settings = PolicySettings(epsilon=epsilon, control_share=0.0, frequency_cap=10**6)
+    settings = NboSettings(epsilon=epsilon, control_share=0.0, frequency_cap=10**6)
     catalog = [offer(f"e{i}", value=Decimal(10 * (i + 1))) for i in range(4)]
     rng = random.Random(5)
     runs = 20_000
@@ -347,7 +344,7 @@ def test_greedy_without_exploration_and_uniform_with_full_exploration():
     catalog = [offer("x", value=Decimal(10)), offer("y", value=Decimal(30))]
     greedy = decide(context(), catalog, constant(0.5), NO_CONTROL, random.Random(0))
     assert greedy.offer_id == "y" and greedy.action_probability == 1.0 and not greedy.explored
-    uniform = PolicySettings(control_share=0.0, epsilon=1.0)
+    uniform = NboSettings(control_share=0.0, epsilon=1.0)
     decision = decide(context(), catalog, constant(0.5), uniform, random.Random(0))
     assert decision.explored and decision.action_probability == 0.5
 
@@ -411,7 +408,7 @@ def test_offers_worth_nothing_are_not_made():
 
 
 def test_frequency_cap_counts_offers_inside_the_window_only():
-    settings = PolicySettings(control_share=0.0, frequency_cap=2, frequency_window_days=10)
+    settings = NboSettings(control_share=0.0, frequency_cap=2, frequency_window_days=10)
     inside = [PastDecision(NOW - DAY, "a"), PastDecision(NOW - 9 * DAY, "b")]
     capped = decide(context(history=inside), [offer()], constant(0.5), settings, random.Random(0))
     assert capped.reason == FREQUENCY_CAP and capped.group == "none"
@@ -430,20 +427,20 @@ def test_odd_propensities_are_clamped():
 
 
 def test_history_window_covers_cap_and_cooldowns():
-    settings = PolicySettings(frequency_window_days=30)
+    settings = NboSettings(frequency_window_days=30)
     assert history_window(settings, []) == 30 * DAY
     assert history_window(settings, [offer(min_days_since_last_offer=45)]) == 45 * DAY
 
 
 def test_settings_are_validated_and_read_from_the_environment(monkeypatch):
     with pytest.raises(ValueError):
-        PolicySettings(epsilon=1.5)
+        NboSettings(epsilon=1.5)
     with pytest.raises(ValueError):
-        PolicySettings(control_share=1.0)
+        NboSettings(control_share=1.0)
     monkeypatch.setenv("SCORER_NBO_EPSILON", "0.2")
     monkeypatch.setenv("SCORER_NBO_CONTROL_SHARE", "0.15")
     monkeypatch.setenv("SCORER_NBO_FREQUENCY_CAP", "5")
-    policy = NboSettings().policy()
+    policy = Settings().nbo
     assert (policy.epsilon, policy.control_share, policy.frequency_cap) == (0.2, 0.15, 5)
     assert policy.frequency_window_days == 30
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from service.config import NboSettings
 from service.db import asyncpg_dsn
 from service.offers.decisions import (
     load_offers,
@@ -20,14 +21,13 @@ from service.offers.decisions import (
 )
 from service.offers.policy import (
     BUDGET_EXHAUSTED,
-    CHANNELS,
     FREQUENCY_CAP,
     NO_ELIGIBLE_OFFER,
     CustomerContext,
-    PolicySettings,
     decide,
     history_window,
 )
+from service.vocabulary import OFFER_CHANNELS as CHANNELS
 
 
 def body(offer_id: str, **fields) -> dict:
@@ -243,7 +243,7 @@ def run(database_url: str, work):
     return asyncio.run(go())
 
 
-SETTINGS = PolicySettings(epsilon=0.0, control_share=0.0, frequency_cap=2)
+SETTINGS = NboSettings(epsilon=0.0, control_share=0.0, frequency_cap=2)
 
 
 def customer(customer_id: str, now: datetime, history=()) -> CustomerContext:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.features.vector import MODEL_FEATURES
-from service.training import pcltv
-from service.training import probabilistic as prob
+from service.modeling import clv, pcltv
 
 
 def test_single_row_columns_equal_batch_columns():
@@ -24,8 +23,8 @@ def test_single_row_columns_equal_batch_columns():
     )
     X[:, MODEL_FEATURES.index("aov")] = np.where(orders >= 1, rng.uniform(2, 400, n), np.nan)
     model = pcltv.Probabilistic(
-        prob.BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426),
-        prob.GammaGammaParams(p=6.25, q=3.74, v=15.44),
+        clv.BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426),
+        clv.GammaGammaParams(p=6.25, q=3.74, v=15.44),
         365,
     )
     batch = model.columns(X)

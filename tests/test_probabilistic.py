@@ -19,6 +19,7 @@ import pytest
 from scipy import integrate
 from scipy.special import betaln, hyp2f1
 
+from service.modeling import clv
 from service.training import probabilistic as P
 from service.training.clv_math import (
     average_order_value,
@@ -28,8 +29,8 @@ from service.training.clv_math import (
     simple_clv,
 )
 
-CDNOW_BG = P.BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
-CDNOW_GG = P.GammaGammaParams(p=6.25, q=3.74, v=15.44)
+CDNOW_BG = clv.BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
+CDNOW_GG = clv.GammaGammaParams(p=6.25, q=3.74, v=15.44)
 N_CUSTOMERS = 10_000
 HORIZON_WEEKS = 39.0
 SEED = 20240601
@@ -40,7 +41,7 @@ SEED = 20240601
 # --------------------------------------------------------------------------------------
 
 
-def simulate_bgnbd(params: P.BgNbdParams, n: int, rng: np.random.Generator) -> dict:
+def simulate_bgnbd(params: clv.BgNbdParams, n: int, rng: np.random.Generator) -> dict:
     """Draw (x, t_x, T) and the purchases of the next HORIZON_WEEKS from the BG/NBD process.
 
     First purchase at 0, then Poisson(lambda) purchases; after each repeat purchase the
@@ -62,7 +63,7 @@ def simulate_bgnbd(params: P.BgNbdParams, n: int, rng: np.random.Generator) -> d
     return {"x": x.astype(float), "t_x": t_x, "T": T, "alive": alive, "future": future}
 
 
-def simulate_spend(params: P.GammaGammaParams, x: np.ndarray, rng: np.random.Generator):
+def simulate_spend(params: clv.GammaGammaParams, x: np.ndarray, rng: np.random.Generator):
     """Mean repeat spend m_x and true mean spend p/nu, per the Gamma-Gamma process.
 
     nu ~ Gamma(q, rate v); each purchase ~ Gamma(p, rate nu), so the mean of x purchases
@@ -123,9 +124,9 @@ def test_penalizer_shrinks_the_parameters(population):
 
 def test_expected_purchases_match_the_simulated_future(population):
     x, t_x, T, future = population["x"], population["t_x"], population["T"], population["future"]
-    predicted = P.expected_purchases(population["bg"], HORIZON_WEEKS, x, t_x, T)
+    predicted = clv.expected_purchases(population["bg"], HORIZON_WEEKS, x, t_x, T)
     assert _rel(predicted.sum(), future.sum()) < 0.10
-    with_truth = P.expected_purchases(CDNOW_BG, HORIZON_WEEKS, x, t_x, T)
+    with_truth = clv.expected_purchases(CDNOW_BG, HORIZON_WEEKS, x, t_x, T)
     assert _rel(with_truth.sum(), future.sum()) < 0.10
     # Also by frequency group (the paper's figure 4 check): x = 0, 1, 2-4, 5+.
     for lo, hi in [(0, 0), (1, 1), (2, 4), (5, math.inf)]:
@@ -135,14 +136,14 @@ def test_expected_purchases_match_the_simulated_future(population):
 
 def test_probability_alive_is_calibrated(population):
     x, t_x, T, alive = population["x"], population["t_x"], population["T"], population["alive"]
-    p_alive = P.probability_alive(population["bg"], x, t_x, T)
+    p_alive = clv.probability_alive(population["bg"], x, t_x, T)
     assert abs(p_alive.mean() - alive.mean()) < 0.02
     assert np.all(p_alive[x == 0] == 1.0)
     low = (x > 0) & (p_alive < 0.5)
     assert alive[low].mean() < 0.5 < alive[p_alive > 0.9].mean()
 
 
-def _naive_likelihood(params: P.BgNbdParams, x: float, t_x: float, T: float) -> float:
+def _naive_likelihood(params: clv.BgNbdParams, x: float, t_x: float, T: float) -> float:
     """[FHL05] eq. (6), term by term, for small x."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     gamma_part = math.gamma(r + x) * alpha**r / math.gamma(r)
@@ -163,7 +164,7 @@ def test_log_likelihood_matches_equation_6(x, t_x, T):
 def test_log_likelihood_stays_finite_for_heavy_buyers():
     ll = P.bgnbd_log_likelihood(CDNOW_BG, [5000.0, 20000.0], [300.0, 390.0], [301.0, 400.0])
     assert np.all(np.isfinite(ll))
-    assert np.all(np.isfinite(P.probability_alive(CDNOW_BG, [20000.0], [390.0], [400.0])))
+    assert np.all(np.isfinite(clv.probability_alive(CDNOW_BG, [20000.0], [390.0], [400.0])))
 
 
 def _expected_purchases_by_integral(params, t, x, t_x, T) -> float:
@@ -180,16 +181,16 @@ def _expected_purchases_by_integral(params, t, x, t_x, T) -> float:
         return -math.expm1(-(r + x) * math.log1p(p * t / (alpha + T))) / p
 
     value, _ = integrate.quad(g, 0, 1, weight="alg", wvar=(a - 1, b + x - 1), limit=200)
-    alive = P.probability_alive(params, [x], [t_x], [T])[0]
+    alive = clv.probability_alive(params, [x], [t_x], [T])[0]
     return alive * value / math.exp(betaln(a, b + x))
 
 
 PARAM_GRID = [
     CDNOW_BG,
-    P.BgNbdParams(0.5, 30.0, 1.0, 3.0),  # a == 1: eq. (10) is 0/0 as written
-    P.BgNbdParams(0.5, 30.0, 1.0 + 1e-9, 3.0),
-    P.BgNbdParams(2.0, 1.0, 3.5, 0.4),
-    P.BgNbdParams(0.3, 0.5, 0.2, 0.5),
+    clv.BgNbdParams(0.5, 30.0, 1.0, 3.0),  # a == 1: eq. (10) is 0/0 as written
+    clv.BgNbdParams(0.5, 30.0, 1.0 + 1e-9, 3.0),
+    clv.BgNbdParams(2.0, 1.0, 3.5, 0.4),
+    clv.BgNbdParams(0.3, 0.5, 0.2, 0.5),
 ]
 HISTORIES = [
     (39, 0, 0, 39),
@@ -204,7 +205,7 @@ HISTORIES = [
 @pytest.mark.parametrize("params", PARAM_GRID, ids=lambda p: f"a={p.a}")
 def test_expected_purchases_equals_the_integral_representation(params):
     for t, x, t_x, T in HISTORIES:
-        got = P.expected_purchases(params, t, [x], [t_x], [T])[0]
+        got = clv.expected_purchases(params, t, [x], [t_x], [T])[0]
         want = _expected_purchases_by_integral(params, t, x, t_x, T)
         assert got == pytest.approx(want, rel=1e-7), (t, x, t_x, T)
 
@@ -217,15 +218,15 @@ def test_expected_purchases_equals_equation_10_with_scipy_hyp2f1(t, x, t_x, T):
     z = t / (alpha + T + t)
     f21 = hyp2f1(r + x, b + x, a + b + x - 1, z)
     bracket = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * f21
-    alive = P.probability_alive(CDNOW_BG, [x], [t_x], [T])[0]
+    alive = clv.probability_alive(CDNOW_BG, [x], [t_x], [T])[0]
     want = (a + b + x - 1) / (a - 1) * bracket * alive
-    assert P.expected_purchases(CDNOW_BG, t, [x], [t_x], [T])[0] == pytest.approx(want, rel=1e-10)
+    assert clv.expected_purchases(CDNOW_BG, t, [x], [t_x], [T])[0] == pytest.approx(want, rel=1e-10)
 
 
 def test_expected_purchases_basic_properties():
     x, t_x, T = np.array([0.0, 3.0, 3.0]), np.array([0.0, 10.0, 30.0]), np.array([30.0] * 3)
-    assert np.all(P.expected_purchases(CDNOW_BG, 0.0, x, t_x, T) == 0)
-    short, long = (P.expected_purchases(CDNOW_BG, t, x, t_x, T) for t in (10.0, 50.0))
+    assert np.all(clv.expected_purchases(CDNOW_BG, 0.0, x, t_x, T) == 0)
+    short, long = (clv.expected_purchases(CDNOW_BG, t, x, t_x, T) for t in (10.0, 50.0))
     assert np.all(long > short)
     # Same frequency, more recent last purchase -> more likely alive -> more purchases.
     assert short[2] > short[1]
@@ -233,10 +234,10 @@ def test_expected_purchases_basic_properties():
 
 def test_series_falls_back_to_scipy_when_it_cannot_converge(monkeypatch):
     x, t_x, T = np.array([0.0, 2.0]), np.array([0.0, 30.0]), np.array([39.0, 38.0])
-    exact = P.expected_purchases(CDNOW_BG, 39.0, x, t_x, T)
-    monkeypatch.setattr(P, "_MAX_SERIES_TERMS", 3)
+    exact = clv.expected_purchases(CDNOW_BG, 39.0, x, t_x, T)
+    monkeypatch.setattr(clv, "_MAX_SERIES_TERMS", 3)
     with pytest.warns(RuntimeWarning, match="did not converge"):
-        fallback = P.expected_purchases(CDNOW_BG, 39.0, x, t_x, T)
+        fallback = clv.expected_purchases(CDNOW_BG, 39.0, x, t_x, T)
     np.testing.assert_allclose(fallback, exact, rtol=1e-8)
 
 
@@ -256,7 +257,7 @@ def test_gamma_gamma_recovers_known_parameters(population):
 
 def test_expected_average_spend_is_close_to_the_true_mean_spend(population):
     x, m, truth = population["x"], population["m"], population["true_spend"]
-    spend = P.expected_average_spend(population["gg"], x, m)
+    spend = clv.expected_average_spend(population["gg"], x, m)
     buyers = x > 0
     assert _rel(spend[buyers].sum(), truth[buyers].sum()) < 0.05
     assert _rel(spend[~buyers].mean(), truth[~buyers].mean()) < 0.10  # population mean
@@ -275,7 +276,7 @@ def test_gamma_gamma_density_integrates_to_one(x):
 
 def test_expected_average_spend_needs_q_above_one():
     with pytest.raises(ValueError):
-        P.expected_average_spend(P.GammaGammaParams(2.0, 0.8, 10.0), [0.0], [0.0])
+        clv.expected_average_spend(clv.GammaGammaParams(2.0, 0.8, 10.0), [0.0], [0.0])
 
 
 def test_q_constraint_keeps_the_population_mean_finite():
@@ -283,11 +284,11 @@ def test_q_constraint_keeps_the_population_mean_finite():
     # fit on the boundary, and customers without repeat purchases get a finite spend.
     rng = np.random.default_rng(3)
     x = rng.integers(1, 6, 3000).astype(float)
-    m, _ = simulate_spend(P.GammaGammaParams(p=3.0, q=0.7, v=5.0), x, rng)
+    m, _ = simulate_spend(clv.GammaGammaParams(p=3.0, q=0.7, v=5.0), x, rng)
     assert P.fit_gamma_gamma(x, m).q < 1
     constrained = P.fit_gamma_gamma(x, m, q_constraint=True)
     assert constrained.q >= 1.001 - 1e-9
-    assert np.isfinite(P.expected_average_spend(constrained, [0.0], [0.0])).all()
+    assert np.isfinite(clv.expected_average_spend(constrained, [0.0], [0.0])).all()
 
 
 # --------------------------------------------------------------------------------------
@@ -298,26 +299,26 @@ def test_q_constraint_keeps_the_population_mean_finite():
 def test_undiscounted_clv_is_purchases_times_spend_times_margin(population):
     x, t_x, T, m = population["x"], population["t_x"], population["T"], population["m"]
     bg, gg = population["bg"], population["gg"]
-    clv = P.predicted_clv(bg, gg, x, t_x, T, m, 52.0, period_days=7, margin=0.3)
-    want = 0.3 * P.expected_purchases(bg, 52.0, x, t_x, T) * P.expected_average_spend(gg, x, m)
-    np.testing.assert_allclose(clv, want, rtol=1e-12)
+    value = P.predicted_clv(bg, gg, x, t_x, T, m, 52.0, period_days=7, margin=0.3)
+    want = 0.3 * clv.expected_purchases(bg, 52.0, x, t_x, T) * clv.expected_average_spend(gg, x, m)
+    np.testing.assert_allclose(value, want, rtol=1e-12)
 
 
 def test_discounted_clv_discounts_each_month_at_its_midpoint():
     x, t_x, T, m = [4.0], [20.0], [30.0], [25.0]
     horizon = 365.25 / 7  # one year, in weeks
-    clv = P.predicted_clv(
+    value = P.predicted_clv(
         CDNOW_BG, CDNOW_GG, x, t_x, T, m, horizon, period_days=7, annual_discount_rate=0.12
     )[0]
     month = 365.25 / 12 / 7
-    purchases = [P.expected_purchases(CDNOW_BG, k * month, x, t_x, T)[0] for k in range(13)]
+    purchases = [clv.expected_purchases(CDNOW_BG, k * month, x, t_x, T)[0] for k in range(13)]
     want = (
         sum(1.12 ** -((k + 0.5) / 12) * (purchases[k + 1] - purchases[k]) for k in range(12))
-        * P.expected_average_spend(CDNOW_GG, x, m)[0]
+        * clv.expected_average_spend(CDNOW_GG, x, m)[0]
     )
-    assert clv == pytest.approx(want, rel=1e-9)
+    assert value == pytest.approx(want, rel=1e-9)
     undiscounted = P.predicted_clv(CDNOW_BG, CDNOW_GG, x, t_x, T, m, horizon, period_days=7)[0]
-    assert undiscounted * 1.12**-1 < clv < undiscounted
+    assert undiscounted * 1.12**-1 < value < undiscounted
 
 
 def test_daily_small_buyer_is_worth_more_than_an_old_one_off_big_buyer():
@@ -328,11 +329,11 @@ def test_daily_small_buyer_is_worth_more_than_an_old_one_off_big_buyer():
     assert rfm.frequency.tolist() == [59, 0]
     assert rfm.monetary_value.tolist() == [5.0, 0.0]
     history = (rfm.frequency, rfm.recency, rfm.T, rfm.monetary_value)
-    clv = P.predicted_clv(
+    value = P.predicted_clv(
         CDNOW_BG, CDNOW_GG, *history, 52.0, period_days=7, annual_discount_rate=0.1
     )
     # ~573 vs ~6.7: ~114 expected purchases of ~5.22, vs 0.2 of the population mean 35.2.
-    assert clv[0] > 50 * clv[1] > 0
+    assert value[0] > 50 * value[1] > 0
 
 
 # --------------------------------------------------------------------------------------

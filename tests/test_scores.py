@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.modeling import pcltv
+from service.modeling.artifacts import MODELS_DIR, shipped_versions
 from service.scoring.nbo import OfferCache
-from service.training import pcltv
-from service.training.artifacts import MODELS_DIR, shipped_versions
 
 NOW = datetime.now(UTC)
 

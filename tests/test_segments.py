@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from service.offers.policy import SEGMENTS
-from service.training import segment
+from service.vocabulary import SEGMENTS, segment_name
 
 
 def test_rule_table_names_are_the_eleven_segments():
-    names = {segment.segment_name(r, f) for r in range(1, 6) for f in range(1, 6)}
+    names = {segment_name(r, f) for r in range(1, 6) for f in range(1, 6)}
     assert names == set(SEGMENTS)
     assert len(SEGMENTS) == 11
 
 
 def test_classic_corners():
-    assert segment.segment_name(5, 5) == "Champions"
-    assert segment.segment_name(1, 1) == "Lost"
-    assert segment.segment_name(1, 5) == "Can't Lose Them"
-    assert segment.segment_name(5, 1) == "New Customers"
+    assert segment_name(5, 5) == "Champions"
+    assert segment_name(1, 1) == "Lost"
+    assert segment_name(1, 5) == "Can't Lose Them"
+    assert segment_name(5, 1) == "New Customers"

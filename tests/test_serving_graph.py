@@ -12,15 +12,16 @@ import pytest
 from onnx import TensorProto, helper
 
 from service.features.vector import MODEL_FEATURES
-from service.scoring.engine import LoadedModel
+from service.modeling import pcltv
+from service.modeling.artifacts import MODELS_DIR, Artifact, shipped_versions
+from service.modeling.rfm import RFM_COLUMNS
+from service.modeling.runtime import INPUT, LoadedModel, run, session
 from service.scoring.graph import scoring_graph
-from service.training import artifacts, onnx_export, pcltv, segment
 
 
 def shipped(name: str) -> LoadedModel:
-    versions = artifacts.shipped_versions()[name]
-    payload, manifest = artifacts.load(artifacts.MODELS_DIR / name / versions[-1])
-    return LoadedModel(manifest, payload)
+    versions = shipped_versions()[name]
+    return LoadedModel(Artifact.load(MODELS_DIR / name / versions[-1]))
 
 
 def feature_rows(n: int, seed: int) -> np.ndarray:
@@ -43,15 +44,15 @@ def feature_rows(n: int, seed: int) -> np.ndarray:
 
 
 def run_alone(model: LoadedModel, X: np.ndarray) -> np.ndarray:
-    return onnx_export.run(onnx_export.session(model.graph), X)
+    return run(session(model.graph), X)
 
 
 def serve(models: dict[str, LoadedModel], X: np.ndarray) -> dict[str, np.ndarray]:
     graph = scoring_graph({name: (m.graph, m.manifest) for name, m in models.items()})
-    session = onnx_export.session(graph)
+    composed = session(graph)
     model_input = models["pcltv"].model_input(X) if "pcltv" in models else X
-    outputs = session.run(None, {onnx_export.INPUT: model_input})
-    return dict(zip([o.name for o in session.get_outputs()], outputs, strict=True))
+    outputs = composed.run(None, {INPUT: model_input})
+    return dict(zip([o.name for o in composed.get_outputs()], outputs, strict=True))
 
 
 @pytest.mark.parametrize(("margin", "discount_rate"), [(1.0, 0.0), (0.35, 0.12)])
@@ -64,7 +65,7 @@ def test_composed_graph_equals_each_model_alone(margin, discount_rate):
         "annual_discount_rate": discount_rate,
     }
     value_model = LoadedModel(
-        replace(value_model.manifest, parameters=parameters), value_model.graph
+        Artifact(replace(value_model.manifest, parameters=parameters), value_model.graph)
     )
     X = feature_rows(500, seed=11)
     served = serve({"churn": churn, "pcltv": value_model, "segment": segmenter}, X)
@@ -81,7 +82,7 @@ def test_composed_graph_equals_each_model_alone(margin, discount_rate):
     np.testing.assert_allclose(served["pcltv"][:, 0], expected_value, rtol=1e-12, atol=1e-9)
     assert served["pcltv"][:, 0].max() > 0
 
-    bins = run_alone(segmenter, X[:, segment.RFM_COLUMNS])
+    bins = run_alone(segmenter, X[:, RFM_COLUMNS])
     n_bins = np.array(segmenter.manifest.parameters["n_bins"])
     expected_rfm = np.rint(1 + bins * 4 / np.maximum(n_bins - 1, 1)).astype(int)
     expected_rfm[:, 0] = 6 - expected_rfm[:, 0]
@@ -105,8 +106,8 @@ def identity_binner() -> bytes:
 def test_scores_spread_collapsed_bins_and_reverse_recency():
     manifest = replace(shipped("segment").manifest, parameters={"n_bins": [5, 3, 5]})
     X = np.zeros((2, len(MODEL_FEATURES)), dtype=np.float32)
-    X[:, segment.RFM_COLUMNS] = [[0, 0, 4], [4, 2, 0]]
-    served = serve({"segment": LoadedModel(manifest, identity_binner())}, X)
+    X[:, RFM_COLUMNS] = [[0, 0, 4], [4, 2, 0]]
+    served = serve({"segment": LoadedModel(Artifact(manifest, identity_binner()))}, X)
     assert served["segment"].tolist() == [[5, 1, 5], [1, 5, 1]]
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.cli.simulate import add_commands
 from service.simulation import SimulationConfig, SimulationSummary, simulate
-from service.simulation.cli import add_commands
 
 START = date(2025, 1, 1)
 DAYS = 180

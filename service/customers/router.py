@@ -6,8 +6,7 @@ from fastapi import APIRouter, HTTPException
 
 from service.customers.schemas import Profile
 from service.customers.service import read_profile
-from service.deps import Pool, ScoresReader
-from service.features.router import CustomerId
+from service.deps import CustomerId, Pool, ScoresReader
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 

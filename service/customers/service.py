@@ -6,7 +6,7 @@ import json
 
 import asyncpg
 
-from service.features.definitions import CONSENT_CHANNELS
+from service.vocabulary import CONSENT_CHANNELS
 
 _PROFILE_SQL = """
 SELECT c.customer_id, c.first_seen_at, c.last_seen_at,

@@ -1,4 +1,4 @@
-"""`POST /v1/events` (DESIGN §5)."""
+"""`POST /v1/events`: batches of customer events, validated one by one."""
 
 from __future__ import annotations
 

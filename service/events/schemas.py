@@ -1,4 +1,4 @@
-"""Wire shapes of `POST /v1/events` and the per-event validation rules (DESIGN §5)."""
+"""Wire shapes of `POST /v1/events` and the per-event validation rules."""
 
 from __future__ import annotations
 
@@ -18,26 +18,10 @@ from pydantic import (
     model_validator,
 )
 
-from service.features.definitions import CONSENT_CHANNELS
 from service.timefmt import Timestamp
+from service.vocabulary import CONSENT_CHANNELS, EVENT_TYPES, ORDER_TYPES
 
-EventType = Literal[
-    "order_completed",
-    "order_refunded",
-    "session_started",
-    "product_viewed",
-    "cart_updated",
-    "checkout_started",
-    "email_opened",
-    "email_clicked",
-    "support_ticket",
-    "survey_response",
-    "consent_updated",
-    "offer_shown",
-    "offer_accepted",
-    "identify",
-]
-ORDER_TYPES = frozenset({"order_completed", "order_refunded"})
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 
 # Printable: no control characters (C0, DEL, C1) and no surrogates.
 _NON_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")

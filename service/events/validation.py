@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from service.config import Settings
 from service.events.fingerprint import fingerprint
-from service.events.schemas import ORDER_TYPES, Event, Rejection, describe_error
+from service.events.schemas import Event, Rejection, describe_error
+from service.vocabulary import ORDER_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,14 @@ class EventRules:
     zone: ZoneInfo
     currency: str
     future_tolerance: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EventRules:
+        return cls(
+            zone=settings.zone,
+            currency=settings.currency,
+            future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+        )
 
     def stage(self, index: int, raw: Any, now: datetime) -> StagedEvent | Rejection:
         event_id = raw.get("event_id") if isinstance(raw, dict) else None

@@ -1,18 +1,24 @@
-"""Tables of the features domain: who we know, and exact daily buckets."""
+"""Tables derived from the event log: who we know, orders, stated facts, daily buckets.
+
+Maintained online by `upkeep.py` and rebuilt by `recompute.py`."""
 
 from sqlalchemy import (
     Column,
     Date,
     DateTime,
     Integer,
+    Numeric,
     PrimaryKeyConstraint,
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from service.db import metadata
-from service.events.models import MONEY
 from service.features.definitions import INTEGER_BUCKET_COLUMNS, MONEY_BUCKET_COLUMNS
+
+# Wide enough that sums of many maximal amounts (1e12 each) never overflow.
+MONEY = Numeric(38, 4)
 
 customers = Table(
     "customers",
@@ -31,4 +37,33 @@ customer_daily = Table(
     *(Column(name, Integer, nullable=False, server_default="0") for name in INTEGER_BUCKET_COLUMNS),
     *(Column(name, MONEY, nullable=False, server_default="0") for name in MONEY_BUCKET_COLUMNS),
     PrimaryKeyConstraint("customer_id", "day"),
+)
+
+# One row per (customer, order): the completed amount (null while only refunds
+# are known, i.e. refunds held for an order that has not arrived) and the sum
+# of refunds so far.
+orders = Table(
+    "orders",
+    metadata,
+    Column("customer_id", Text, nullable=False),
+    Column("order_id", Text, nullable=False),
+    Column("amount", MONEY),
+    Column("refunded", MONEY, nullable=False, server_default="0"),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("day", Date),
+    Column("event_id", Text),
+    PrimaryKeyConstraint("customer_id", "order_id"),
+)
+
+# Stated facts whose latest value matters (consent per channel, CSAT, traits).
+customer_facts = Table(
+    "customer_facts",
+    metadata,
+    Column("customer_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("value", JSONB, nullable=False),
+    PrimaryKeyConstraint("customer_id", "kind", "occurred_at", "event_id"),
 )

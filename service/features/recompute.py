@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 
-from service.events.service import ADD_FACTS, FACT_TYPES, facts_of
 from service.features.definitions import (
     BUCKET_COLUMNS,
     ENGAGEMENT_COUNTERS,
     order_counted_sql,
     order_net_sql,
 )
+from service.features.upkeep import ADD_FACTS, FACT_TYPES, facts_of
 
 _TABLES = ("customer_daily", "orders", "customer_facts", "customers")
 

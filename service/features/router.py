@@ -1,23 +1,14 @@
-"""`GET /v1/customers/{customer_id}/features` (DESIGN §6)."""
+"""`GET /v1/customers/{customer_id}/features`: exact point-in-time features."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, HTTPException, Request
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
-
-from service.deps import Pool, ScoresReader
+from service.deps import AsOf, CustomerId, Pool, ScoresReader
 from service.features.schemas import Features
 from service.features.service import read_features, resolve_as_of
-from service.timefmt import Timestamp
 
 router = APIRouter(prefix="/v1/customers", tags=["features"])
-
-CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-AsOf = Annotated[
-    Timestamp | None,
-    Query(description="RFC 3339 with offset; default now. Resolved to its day (DESIGN §4)."),
-]
 
 
 @router.get(

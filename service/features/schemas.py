@@ -1,10 +1,13 @@
-"""Response shapes of the features domain (DESIGN §6)."""
+"""Response shapes of the features domain, generated from the feature definitions."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from service.features.definitions import FEATURE_FIELDS, FeatureField
 
 
 class Consent(BaseModel):
@@ -17,32 +20,29 @@ class Consent(BaseModel):
     profiling: bool | None
 
 
-class Features(BaseModel):
-    customer_id: str
-    as_of: datetime
-    first_seen_at: datetime
-    first_order_at: datetime | None
-    last_order_at: datetime | None
-    recency_days: int | None = Field(description="day(as_of) - day(last_order_at)")
-    tenure_days: int = Field(description="day(as_of) - day(first_seen_at)")
-    orders_total: int
-    revenue_total: float = Field(description="Net of refunds, rounded to cents.")
-    orders_7d: int
-    orders_30d: int
-    orders_90d: int
-    orders_365d: int
-    revenue_7d: float
-    revenue_30d: float
-    revenue_90d: float
-    revenue_365d: float
-    aov: float | None
-    avg_days_between_orders: float | None
-    sessions_30d: int
-    product_views_30d: int
-    cart_adds_30d: int
-    checkouts_30d: int
-    email_opens_30d: int
-    email_clicks_30d: int
-    support_tickets_90d: int
-    last_csat: int | None
-    consent: Consent
+_TYPES: dict[str, type] = {
+    "timestamp": datetime,
+    "days": int,
+    "count": int,
+    "money": float,
+    "ratio": float,
+    "rating": int,
+    "consent": Consent,
+}
+
+
+def _annotation(feature: FeatureField) -> tuple[Any, Any]:
+    kind = _TYPES[feature.kind]
+    annotation = kind | None if feature.nullable else kind
+    if feature.description is None:
+        return annotation, ...
+    return annotation, Field(description=feature.description)
+
+
+Features = create_model(
+    "Features",
+    customer_id=(str, ...),
+    as_of=(datetime, ...),
+    **{feature.name: _annotation(feature) for feature in FEATURE_FIELDS},
+)
+"""A customer's feature row as the API returns it (and as `read_features` builds it)."""

@@ -13,12 +13,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from service.features.definitions import (
-    CONSENT_CHANNELS,
-    WINDOW_FEATURES,
-    WindowFeature,
-    order_counted_sql,
-)
+from service.features.definitions import WINDOW_FEATURES, WindowFeature, order_counted_sql
+from service.vocabulary import CONSENT_CHANNELS
 
 
 def _window_sum(feature: WindowFeature) -> str:
@@ -84,7 +80,7 @@ FEATURES_SQL_ONE = _features_sql("customer_id = $1")
 
 
 def derive_features(row: asyncpg.Record | dict, as_of: datetime, as_of_day: date) -> dict:
-    """The full DESIGN §6 feature vector from one row of FEATURES_SQL."""
+    """The feature row (the fields of `Features`, in order) from one row of FEATURES_SQL."""
     features: dict[str, Any] = {
         "customer_id": row["customer_id"],
         "as_of": as_of,
@@ -122,6 +118,6 @@ async def read_features(
 
 
 def resolve_as_of(as_of: datetime | None, zone: ZoneInfo) -> tuple[datetime, date]:
-    """DESIGN §4: a read as of T sees every day up to and including day(T)."""
+    """A read as of T sees every day up to and including day(T) in the service's calendar."""
     moment = as_of or datetime.now(UTC)
     return moment, moment.astimezone(zone).date()

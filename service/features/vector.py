@@ -1,65 +1,38 @@
-"""The numeric model input built from a feature dict: one function for training and serving."""
+"""The numeric model input of a feature row, and the row of a customer never seen: both
+derived from the feature definitions, for training and serving alike."""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Iterable
+from datetime import datetime
 
 import numpy as np
 
-from service.features.definitions import CONSENT_CHANNELS, WINDOW_FEATURES
+from service.features.definitions import FEATURE_FIELDS, MODEL_CONSENT_CHANNEL
+from service.vocabulary import CONSENT_CHANNELS
 
+_TOP_LEVEL_INPUTS = tuple(feature.name for feature in FEATURE_FIELDS if feature.in_model)
 MODEL_FEATURES: tuple[str, ...] = (
-    "recency_days",
-    "tenure_days",
-    "orders_total",
-    "revenue_total",
-    "orders_30d",
-    "orders_90d",
-    "orders_365d",
-    "revenue_30d",
-    "revenue_90d",
-    "revenue_365d",
-    "aov",
-    "avg_days_between_orders",
-    "sessions_30d",
-    "product_views_30d",
-    "cart_adds_30d",
-    "checkouts_30d",
-    "email_opens_30d",
-    "email_clicks_30d",
-    "support_tickets_90d",
-    "last_csat",
-    "consent_email",  # last: the one feature nested in the dict (see feature_matrix)
+    *_TOP_LEVEL_INPUTS,
+    f"consent_{MODEL_CONSENT_CHANNEL}",
 )
 
-
-# Every model feature but the last is a top-level field of the feature dict.
-_TOP_LEVEL = operator.itemgetter(*MODEL_FEATURES[:-1])
+_TOP_LEVEL = operator.itemgetter(*_TOP_LEVEL_INPUTS)
 
 
 def feature_matrix(rows: Iterable[dict]) -> np.ndarray:
     """float32 rows in MODEL_FEATURES order; unknowns (no orders, never stated: None) become
     NaN, which the tree models route as missing."""
     return np.array(
-        [[*_TOP_LEVEL(row), row["consent"]["email"]] for row in rows], dtype=np.float32
+        [[*_TOP_LEVEL(row), row["consent"][MODEL_CONSENT_CHANNEL]] for row in rows],
+        dtype=np.float32,
     ).reshape(-1, len(MODEL_FEATURES))
 
 
-def cold_start_features(customer_id: str, as_of) -> dict:
+def cold_start_features(customer_id: str | None, as_of: datetime) -> dict:
     """What a customer we have never seen looks like to the models: no history at all."""
-    features: dict = {f.name: 0 for f in WINDOW_FEATURES}
-    features.update(
-        customer_id=customer_id,
-        as_of=as_of,
-        first_seen_at=None,
-        first_order_at=None,
-        last_order_at=None,
-        recency_days=None,
-        tenure_days=0,
-        aov=None,
-        avg_days_between_orders=None,
-        last_csat=None,
-        consent=dict.fromkeys(CONSENT_CHANNELS),
-    )
-    return features
+    row: dict = {"customer_id": customer_id, "as_of": as_of}
+    row.update((feature.name, feature.cold_start) for feature in FEATURE_FIELDS)
+    row["consent"] = dict.fromkeys(CONSENT_CHANNELS)
+    return row

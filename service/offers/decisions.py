@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncpg
 
+from service.config import NboSettings
 from service.offers.policy import (
     BUDGET_EXHAUSTED,
     FREQUENCY_CAP,
@@ -34,7 +35,6 @@ from service.offers.policy import (
     Decision,
     OfferSpec,
     PastDecision,
-    PolicySettings,
     cooled_down,
     frequency_capped,
     history_window,
@@ -103,7 +103,7 @@ async def _confirm(
     customer_id: str,
     decision: Decision,
     decided_at: datetime,
-    settings: PolicySettings,
+    settings: NboSettings,
 ) -> Decision:
     offer = decision.offer
     assert offer is not None
@@ -139,7 +139,7 @@ async def record_decision(
     decision_id: str,
     decision: Decision,
     decided_at: datetime,
-    settings: PolicySettings,
+    settings: NboSettings,
     model_version: str | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> Decision:

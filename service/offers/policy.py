@@ -38,22 +38,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-CHANNELS: tuple[str, ...] = ("email", "sms", "push", "web")
-SEGMENTS: tuple[str, ...] = (
-    "Champions",
-    "Loyal Customers",
-    "Potential Loyalists",
-    "New Customers",
-    "Promising",
-    "Need Attention",
-    "About To Sleep",
-    "At Risk",
-    "Can't Lose Them",
-    "Hibernating",
-    "Lost",
-)
-VALUE_TIERS: tuple[str, ...] = ("high", "medium", "low")
-CHURN_BANDS: tuple[str, ...] = ("low", "medium", "high")
+from service.config import NboSettings
 
 Group = Literal["treatment", "control", "none"]
 
@@ -76,28 +61,6 @@ REASONS: tuple[str, ...] = (
     BUDGET_EXHAUSTED,
     NO_POSITIVE_VALUE,
 )
-
-
-@dataclass(frozen=True)
-class PolicySettings:
-    """Knobs of the policy; `service.offers.config.NboSettings` reads them from SCORER_NBO_*."""
-
-    epsilon: float = 0.05
-    control_share: float = 0.10
-    frequency_cap: int = 3
-    frequency_window_days: int = 30
-    min_expected_value: float = 0.0
-    control_salt: str = "nbo-control-v1"
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError("epsilon must be within [0, 1]")
-        if not 0.0 <= self.control_share < 1.0:
-            raise ValueError("control_share must be within [0, 1)")
-        if self.frequency_cap < 0:
-            raise ValueError("frequency_cap must be >= 0")
-        if self.frequency_window_days < 1:
-            raise ValueError("frequency_window_days must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -196,7 +159,7 @@ def control_bucket(customer_id: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def in_control_group(customer_id: str | None, settings: PolicySettings, rng: random.Random) -> bool:
+def in_control_group(customer_id: str | None, settings: NboSettings, rng: random.Random) -> bool:
     if settings.control_share <= 0:
         return False
     if customer_id is None:
@@ -204,14 +167,14 @@ def in_control_group(customer_id: str | None, settings: PolicySettings, rng: ran
     return control_bucket(customer_id, settings.control_salt) < settings.control_share
 
 
-def frequency_capped(context: CustomerContext, settings: PolicySettings) -> bool:
+def frequency_capped(context: CustomerContext, settings: NboSettings) -> bool:
     """True when one more offer would exceed the cap within the trailing window."""
     since = context.now - timedelta(days=settings.frequency_window_days)
     recent = sum(1 for at in context.offers_made() if at > since)
     return recent >= settings.frequency_cap
 
 
-def history_window(settings: PolicySettings, offers: Iterable[OfferSpec]) -> timedelta:
+def history_window(settings: NboSettings, offers: Iterable[OfferSpec]) -> timedelta:
     """How far back the caller must load a customer's decisions for `decide` to be exact."""
     days = max([settings.frequency_window_days, *(o.min_days_since_last_offer for o in offers)])
     return timedelta(days=days)
@@ -282,7 +245,7 @@ def decide(
     context: CustomerContext,
     offers: Iterable[OfferSpec],
     propensity: Propensity,
-    settings: PolicySettings,
+    settings: NboSettings,
     rng: random.Random,
 ) -> Decision:
     """The next-best-offer decision for one customer (see the module docstring)."""
@@ -326,7 +289,7 @@ def _greedy_offer_id(
     context: CustomerContext,
     offers: Iterable[OfferSpec],
     propensity: Propensity,
-    settings: PolicySettings,
+    settings: NboSettings,
 ) -> str | None:
     """What treatment would have offered without exploration (uses no randomness)."""
     if frequency_capped(context, settings):

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# One prior per DESIGN §7 segment name (`policy.SEGMENTS`; checked by the tests).
+# One prior per segment name (`service.vocabulary.SEGMENTS`; checked by the tests).
 SEGMENT_PRIORS: dict[str, float] = {
     "Champions": 0.12,
     "Loyal Customers": 0.10,

@@ -1,30 +1,17 @@
-"""Offer acceptance propensity: an ONNX model learnt from `offer_shown` → `offer_accepted`.
+"""Offer acceptance propensity at serving time: the ONNX model, or shrunk segment priors.
 
-Training rows (`ShownOffer`) are what the decision log holds: the customer's
-feature dict at decision time (DESIGN §6 shape, as `read_features` returns it),
-the offer shown, whether it was accepted, and the customer's segment.
-
-Model. One LightGBM binary classifier on a single float32 input `features`
-of width len(MODEL_FEATURES) + K:
+The model (trained by `service.training.propensity` from `offer_shown` → `offer_accepted`
+history) is one calibrated LightGBM classifier on a single float32 input `features` of
+width len(MODEL_FEATURES) + K:
 
     [ feature_matrix(row) (MODEL_FEATURES order) | one-hot of the offer over `offers` ]
 
-where `offers` (manifest parameter, in column order) are the offers with at
-least `min_impressions` training impressions. Trees split on the one-hot columns
-and on the customer's features, so the learnt acceptance rate is customer- and
-offer-specific (different customers prefer different offers). The probability
-is Platt-scaled on a random 20% holdout, exactly as the churn model
-(`onnx_export.calibrated_classifier`, output `probability` [N, 1]); split
-thresholds are snapped to float32 so the ONNX graph matches the native model
-(parity checked at export, ≤ `onnx_export.PARITY_TOLERANCE`). Rows are not
-weighted by the logging policy's `action_probability`: the model estimates
-P(accept | customer, offer), which exploration does not bias; it only changes
-how much data each (customer, offer) region gets.
+where `offers` (manifest parameter, in column order) are the offers with enough training
+impressions for a column of their own.
 
-Thin history. An offer the model does not know (new, or fewer than
-`min_impressions` impressions at training time) gets its acceptance rate in the
-customer's segment shrunk toward the segment's prior
-(`priors.shrunk_rate(accepted, shown, prior_rate(segment))`, counts from the
+Thin history. An offer the model does not know (new, or too rarely shown at training
+time) gets its acceptance rate in the customer's segment shrunk toward the segment's
+prior (`priors.shrunk_rate(accepted, shown, prior_rate(segment))`, counts from the
 training rows, kept in the manifest). With no model at all
 (`PropensityModel.priors_only()`), every offer gets that.
 
@@ -34,52 +21,20 @@ candidate offer the model knows, the customer's features repeated.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import onnx
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from service.features.vector import MODEL_FEATURES, feature_matrix
+from service.modeling.artifacts import Manifest
+from service.modeling.runtime import run, session
 from service.offers import priors
-from service.offers.policy import OfferSpec
-from service.training import onnx_export
-from service.training.artifacts import Manifest
-from service.training.calibration import CalibratedBooster, fit_platt
+from service.offers.policy import OfferSpec, Propensity
 
-NAME = "nbo"
-OUTPUT = "probability"
 OFFER_COLUMN_PREFIX = "offer:"
-# An offer needs this many training impressions to get a one-hot column (else: priors).
-MIN_OFFER_IMPRESSIONS = 200
-HOLDOUT_SHARE = 0.2
 NO_SEGMENT = "(none)"  # segment_counts key of customers without a segment
-
-PARAMS = dict(
-    n_estimators=250,
-    learning_rate=0.05,
-    num_leaves=15,
-    min_child_samples=100,
-    reg_lambda=1.0,
-    **onnx_export.LIGHTGBM_COMMON,
-)
-
-Propensity = Callable[[OfferSpec], float]
-
-
-@dataclass(frozen=True)
-class ShownOffer:
-    """One `offer_shown` with its outcome, as logged."""
-
-    features: Mapping[str, Any]
-    offer_id: str
-    accepted: bool
-    segment: str | None = None
-    action_probability: float | None = None  # the logging policy's, for off-policy evaluation
 
 
 def input_names(offers: Sequence[str]) -> list[str]:
@@ -94,152 +49,8 @@ def design_matrix(X: np.ndarray, columns: np.ndarray, n_offers: int) -> np.ndarr
     return np.hstack([X.astype(np.float32), one_hot])
 
 
-def _segment_key(segment: str | None) -> str:
+def segment_key(segment: str | None) -> str:
     return segment or NO_SEGMENT
-
-
-def count_outcomes(rows: Iterable[ShownOffer]) -> dict[str, dict[str, list[int]]]:
-    """offer id -> segment -> [accepted, shown]."""
-    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for row in rows:
-        cell = counts[row.offer_id][_segment_key(row.segment)]
-        cell[0] += bool(row.accepted)
-        cell[1] += 1
-    return {offer: dict(by_segment) for offer, by_segment in sorted(counts.items())}
-
-
-@dataclass
-class PropensityFit:
-    """A fitted (not yet exported) propensity model and what its manifest needs."""
-
-    model: CalibratedBooster
-    offers: list[str]  # one-hot column order
-    counts: dict[str, dict[str, list[int]]]  # offer -> segment -> [accepted, shown]
-    X_holdout: np.ndarray  # design matrix rows the calibration and metrics use
-    y_holdout: np.ndarray
-    offer_holdout: np.ndarray  # one-hot column of each holdout row
-    min_impressions: int
-    seed: int
-    impressions: int  # all training rows, modelled offers or not
-
-    @property
-    def n_inputs(self) -> int:
-        return len(MODEL_FEATURES) + len(self.offers)
-
-
-def fit_propensity(
-    rows: Sequence[ShownOffer],
-    seed: int,
-    *,
-    min_impressions: int = MIN_OFFER_IMPRESSIONS,
-    min_rows: int = priors.MIN_SHOWN_FOR_MODEL,
-) -> PropensityFit:
-    """LightGBM on [features | offer one-hot], Platt-scaled on a random holdout.
-
-    Raises ValueError when the history is too thin for a model (then use `priors_only`).
-    """
-    rows = list(rows)
-    if len(rows) < min_rows:
-        raise ValueError(f"{len(rows)} impressions, fewer than {min_rows}: use the priors")
-    counts = count_outcomes(rows)
-    offers = [o for o, by in counts.items() if sum(n for _, n in by.values()) >= min_impressions]
-    if not offers:
-        raise ValueError(f"no offer has {min_impressions} impressions: use the priors")
-    column = {o: i for i, o in enumerate(offers)}
-    kept = [row for row in rows if row.offer_id in column]
-    y = np.array([bool(row.accepted) for row in kept], dtype=int)
-    if len(np.unique(y)) < 2:
-        raise ValueError("the history has only one outcome: use the priors")
-    columns = np.array([column[row.offer_id] for row in kept])
-    X = design_matrix(feature_matrix(row.features for row in kept), columns, len(offers))
-
-    order = np.random.default_rng(seed).permutation(len(kept))
-    n_holdout = max(1, int(len(kept) * HOLDOUT_SHARE))
-    holdout, train = order[:n_holdout], order[n_holdout:]
-    classifier = lgb.LGBMClassifier(random_state=seed, **PARAMS)
-    classifier.fit(X[train], y[train])
-    onnx_export.snap_thresholds_to_float32(classifier)
-    raw = classifier.predict_proba(X[holdout])[:, 1]
-    return PropensityFit(
-        model=CalibratedBooster(classifier, *fit_platt(raw, y[holdout])),
-        offers=offers,
-        counts=counts,
-        X_holdout=X[holdout],
-        y_holdout=y[holdout],
-        offer_holdout=columns[holdout],
-        min_impressions=min_impressions,
-        seed=seed,
-        impressions=len(rows),
-    )
-
-
-def export_propensity(
-    fit: PropensityFit, training_window: Mapping[str, Any] | None = None
-) -> tuple[onnx.ModelProto, dict[str, Any]]:
-    """The ONNX graph (parity-checked on the holdout) and every `Manifest` field but `version`."""
-    model, offers, y = fit.model, fit.offers, fit.y_holdout
-    graph = model.to_onnx(fit.n_inputs)
-    predicted = model.predict(fit.X_holdout)
-    parity = onnx_export.check_parity(graph, fit.X_holdout, predicted)
-    shown = {o: sum(n for _, n in by.values()) for o, by in fit.counts.items()}
-    accepted = {o: sum(a for a, _ in by.values()) for o, by in fit.counts.items()}
-    metrics: dict[str, Any] = {
-        "impressions": fit.impressions,
-        "modelled_impressions": sum(shown[o] for o in offers),
-        "holdout": len(y),
-        "acceptance_rate": float(y.mean()),
-        "mean_predicted": float(predicted.mean()),
-        "log_loss": float(log_loss(y, predicted, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, predicted)),
-        "auc": float(roc_auc_score(y, predicted)) if len(np.unique(y)) > 1 else None,
-        "by_offer": {
-            o: {
-                "acceptance_rate": float(y[fit.offer_holdout == j].mean()),
-                "mean_predicted": float(predicted[fit.offer_holdout == j].mean()),
-            }
-            for j, o in enumerate(offers)
-            if (fit.offer_holdout == j).any()
-        },
-        "onnx_parity_max_abs": parity,
-    }
-    fields = {
-        "name": NAME,
-        "features": input_names(offers),
-        "output": OUTPUT,
-        "horizon_days": None,
-        "training_window": dict(training_window or {}),
-        "metrics": metrics,
-        "parameters": {
-            "input": "features = MODEL_FEATURES then one-hot of `offers` (float32)",
-            "offers": offers,
-            "impressions": shown,
-            "acceptances": accepted,
-            "segment_counts": fit.counts,
-            "min_impressions": fit.min_impressions,
-            "prior_strength": priors.PRIOR_STRENGTH,
-            "calibration": {"slope": model.slope, "intercept": model.intercept},
-            "lightgbm": dict(PARAMS),
-            "seed": fit.seed,
-        },
-    }
-    return graph, fields
-
-
-def train_propensity(
-    rows: Sequence[ShownOffer],
-    seed: int,
-    *,
-    min_impressions: int = MIN_OFFER_IMPRESSIONS,
-    min_rows: int = priors.MIN_SHOWN_FOR_MODEL,
-    training_window: Mapping[str, Any] | None = None,
-) -> tuple[onnx.ModelProto, dict[str, Any]]:
-    """Fit, calibrate, export and parity-check; returns the graph and the manifest fields.
-
-    `artifacts.save(graph, Manifest(version=artifacts.new_version(), **fields))`.
-    Raises ValueError when the history is too thin for a model (then use `priors_only`).
-    """
-    fit = fit_propensity(rows, seed, min_impressions=min_impressions, min_rows=min_rows)
-    return export_propensity(fit, training_window)
 
 
 class PropensityModel:
@@ -269,7 +80,7 @@ class PropensityModel:
 
     @classmethod
     def from_onnx(cls, model: onnx.ModelProto | bytes, manifest: Manifest) -> PropensityModel:
-        return cls(onnx_export.session(model), manifest)
+        return cls(session(model), manifest)
 
     @classmethod
     def priors_only(
@@ -293,7 +104,7 @@ class PropensityModel:
         """The offer's shrunk acceptance rate in the segment (the prior without history)."""
         key = (offer_id, segment)
         if key not in self._priors:
-            accepted, shown = self._counts.get(offer_id, {}).get(_segment_key(segment), (0, 0))
+            accepted, shown = self._counts.get(offer_id, {}).get(segment_key(segment), (0, 0))
             self._priors[key] = priors.shrunk_rate(
                 accepted, shown, priors.prior_rate(segment), self.strength
             )
@@ -318,7 +129,7 @@ class PropensityModel:
             X = np.repeat(feature_matrix(feature_rows), m, axis=0)
             columns = np.tile(np.array([c for _, c in known]), n)
             design = design_matrix(X, columns, len(self.offers))
-            p = onnx_export.run(self.session, design)[:, 0].astype(np.float64)
+            p = run(self.session, design)[:, 0].astype(np.float64)
             out[:, [j for j, _ in known]] = p.reshape(n, m)
         modelled = {j for j, _ in known}
         for j, offer in enumerate(offers):

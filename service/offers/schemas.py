@@ -17,9 +17,9 @@ from pydantic import (
     field_validator,
 )
 
-from service.offers.policy import CHANNELS, CHURN_BANDS, SEGMENTS, VALUE_TIERS
+from service.vocabulary import CHURN_BANDS, OFFER_CHANNELS, SEGMENTS, VALUE_TIERS
 
-Channel = Literal[CHANNELS]  # type: ignore[valid-type]
+Channel = Literal[OFFER_CHANNELS]  # type: ignore[valid-type]
 Segment = Literal[SEGMENTS]  # type: ignore[valid-type]
 ValueTier = Literal[VALUE_TIERS]  # type: ignore[valid-type]
 ChurnBand = Literal[CHURN_BANDS]  # type: ignore[valid-type]
@@ -42,7 +42,7 @@ class Eligibility(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     segments: list[Segment] | None = Field(
-        default=None, min_length=1, description="RFM segment names (DESIGN §7); null: any."
+        default=None, min_length=1, description="RFM segment names; null: any."
     )
     value_tiers: list[ValueTier] | None = Field(
         default=None, min_length=1, description="pCLTV tiers; null: any."

@@ -1,4 +1,4 @@
-"""Prometheus metrics (DESIGN §10)."""
+"""Prometheus metrics: request latency by route, ingest counts, models and predictions."""
 
 from prometheus_client import Counter, Gauge, Histogram
 

@@ -1,4 +1,4 @@
-"""`/healthz`, `/readyz`, `/metrics` (DESIGN §10); the only routes open without a key
+"""`/healthz`, `/readyz`, `/metrics`; the only routes open without a key
 (besides /metrics, which takes the admin scope)."""
 
 from __future__ import annotations

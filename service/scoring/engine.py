@@ -7,63 +7,17 @@ graph (`graph.py`); it is built when the set is loaded, never on a request.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import lightgbm as lgb
 import numpy as np
-import onnxruntime as ort
 
 from service.features.vector import feature_matrix
+from service.modeling.rfm import RFM_COLUMNS
+from service.modeling.runtime import INPUT, LoadedModel, session
 from service.offers.propensity import PropensityModel
 from service.scoring.graph import PARTS, scoring_graph
-from service.training import onnx_export, pcltv, segment
-from service.training.artifacts import Manifest
-from service.training.churn import band
-from service.training.onnx_export import INPUT
-
-
-@dataclass
-class LoadedModel:
-    manifest: Manifest
-    graph: bytes  # the serialized ONNX model
-    explainer_text: str | None = None
-
-    @cached_property
-    def session(self) -> ort.InferenceSession:
-        """A session of this model alone (the NBO model; the others run in ModelSet's)."""
-        return onnx_export.session(self.graph)
-
-    @cached_property
-    def explainer(self) -> lgb.Booster | None:
-        return lgb.Booster(model_str=self.explainer_text) if self.explainer_text else None
-
-    @cached_property
-    def probabilistic(self) -> pcltv.Probabilistic | None:
-        if "bgnbd" not in self.manifest.parameters:
-            return None
-        return pcltv.Probabilistic.from_parameters(self.manifest.parameters)
-
-    def model_input(self, X: np.ndarray) -> np.ndarray:
-        """The matrix this model's graph takes (pCLTV adds the probabilistic columns)."""
-        return self.probabilistic.augment(X) if self.probabilistic else X
-
-    @classmethod
-    def from_registry(cls, record) -> LoadedModel:
-        manifest = Manifest.from_dict(json.loads(record["manifest"]))
-        return cls(manifest, bytes(record["model"]), record["explainer"])
-
-
-@dataclass(frozen=True)
-class Tiers:
-    high: float = 500.0
-    medium: float = 200.0
-
-    def of(self, value: float) -> str:
-        if value > self.high:
-            return "high"
-        return "medium" if value >= self.medium else "low"
+from service.vocabulary import ValueTiers, churn_band, segment_name, segment_without_orders
 
 
 @dataclass
@@ -80,10 +34,12 @@ class Scores:
 
 @dataclass
 class ModelSet:
-    """The active version of each model, swapped as a whole on hot reload."""
+    """The active version of each model, swapped as a whole on hot reload.
+
+    `tiers` names pCLTV values where scores are served; evaluation needs none."""
 
     models: dict[str, LoadedModel]
-    tiers: Tiers = field(default_factory=Tiers)
+    tiers: ValueTiers | None = None
 
     def __post_init__(self) -> None:
         # Built with the set, so a swap in a running server never makes a request wait.
@@ -92,7 +48,7 @@ class ModelSet:
             for name in PARTS
             if name in self.models
         }
-        self._session = onnx_export.session(scoring_graph(parts)) if parts else None
+        self._session = session(scoring_graph(parts)) if parts else None
         self._outputs = [o.name for o in self._session.get_outputs()] if parts else []
         self.propensity = self._propensity_model()
 
@@ -134,8 +90,8 @@ class ModelSet:
             f=rfm[:, 1],
             m=rfm[:, 2],
             segments=names,
-            churn_bands=[band(p) for p in churn],
-            pcltv_tiers=[self.tiers.of(v) for v in value],
+            churn_bands=[churn_band(p) for p in churn],
+            pcltv_tiers=[self.tiers.of(v) for v in value] if self.tiers else [],
         )
 
     def segments(self, X: np.ndarray, rows: list[dict]) -> list[str]:
@@ -145,23 +101,23 @@ class ModelSet:
         """R, F, M scores and names; customers without a counted order have no RFM
         position (scores 1, 1, 1) and are named by tenure."""
         new_days = self.models["segment"].manifest.parameters["new_customer_days"]
-        buyers = ~np.isnan(X[:, segment.RFM_COLUMNS[0]])
+        buyers = ~np.isnan(X[:, RFM_COLUMNS[0]])
         rfm = np.where(buyers[:, None], rfm, 1)
         names = [
-            segment.segment_name(int(r), int(f))
+            segment_name(int(r), int(f))
             if buyer
-            else ("New Customers" if row["tenure_days"] <= new_days else "Lost")
+            else segment_without_orders(row["tenure_days"], new_days)
             for buyer, (r, f, _), row in zip(buyers, rfm, rows, strict=True)
         ]
         return rfm, names
 
     def reasons(self, name: str, row: dict, top: int = 3) -> list[dict]:
-        """Top feature contributions (TreeSHAP from the native booster) for one customer."""
+        """Top feature contributions (TreeSHAP of the native trees) for one customer."""
         model = self.models[name]
         if model.explainer is None:
             return []
         X = model.model_input(feature_matrix([row]))
-        contributions = model.explainer.predict(X, pred_contrib=True)[0][:-1]
+        contributions = model.explainer.contributions(X)[0][:-1]
         order = np.argsort(-np.abs(contributions))[:top]
         return [
             {

@@ -24,10 +24,10 @@ import onnx
 from onnx import TensorProto, compose, helper
 
 from service.features.vector import MODEL_FEATURES
-from service.training import pcltv
-from service.training.artifacts import Manifest
-from service.training.onnx_export import INPUT
-from service.training.segment import RFM_COLUMNS
+from service.modeling import pcltv
+from service.modeling.artifacts import Manifest
+from service.modeling.rfm import RFM_COLUMNS
+from service.modeling.runtime import INPUT
 
 PARTS = ("churn", "pcltv", "segment")
 REVENUE_COLUMN = pcltv.FEATURES.index("bgnbd_expected_revenue")

@@ -11,18 +11,16 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 import asyncpg
 
-from service.offers.config import NboSettings
+from service.config import NboSettings
 from service.offers.decisions import load_offers, new_decision_id, record_decision
 from service.offers.policy import (
     CustomerContext,
     OfferSpec,
     PastDecision,
-    PolicySettings,
     decide,
     history_window,
 )
@@ -58,10 +56,6 @@ class NboContext:
     rng: random.Random = field(default_factory=random.Random)
     decision_ttl_seconds: float = 3600.0
 
-    @cached_property
-    def policy(self) -> PolicySettings:
-        return self.settings.policy()
-
 
 def _offer_body(decision_id: str, offer: OfferSpec, propensity, expected_value) -> dict:
     return {
@@ -91,7 +85,7 @@ async def next_best_offer(
     offers = await nbo.offers.get(conn, now)
     if not offers:
         return None, "no_offers"
-    policy = nbo.policy
+    policy = nbo.settings
     window = max(history_window(policy, offers), timedelta(seconds=nbo.decision_ttl_seconds))
     rows = await conn.fetch(_HISTORY, customer_id, now - window, now)
     latest = rows[0] if rows else None

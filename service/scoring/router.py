@@ -1,4 +1,4 @@
-"""`GET /v1/customers/{id}/scores` and `POST /v1/score` (DESIGN §7)."""
+"""`GET /v1/customers/{id}/scores` and `POST /v1/score`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from service.deps import Pool, ScoresReader
-from service.features.router import AsOf, CustomerId
+from service.deps import AsOf, CustomerId, Pool, ScoresReader
 from service.scoring.schemas import ScoreRequest, ScoresResponse
 from service.scoring.service import ModelsUnavailable, score_customer
 

@@ -1,4 +1,4 @@
-"""Response and request shapes of the scoring API (DESIGN §7)."""
+"""Response and request shapes of the scoring API."""
 
 from __future__ import annotations
 

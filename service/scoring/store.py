@@ -13,9 +13,11 @@ import logging
 
 import asyncpg
 
+from service.modeling import registry
+from service.modeling.runtime import LoadedModel
 from service.ops.metrics import MODEL_VERSION
-from service.scoring.engine import LoadedModel, ModelSet, Tiers
-from service.training import registry
+from service.scoring.engine import ModelSet
+from service.vocabulary import ValueTiers
 
 log = logging.getLogger("scorer.models")
 
@@ -23,7 +25,7 @@ REQUIRED = ("churn", "pcltv", "segment")
 
 
 class ModelStore:
-    def __init__(self, tiers: Tiers) -> None:
+    def __init__(self, tiers: ValueTiers) -> None:
         self.tiers = tiers
         self.current: ModelSet | None = None
 
@@ -42,7 +44,7 @@ class ModelStore:
             if name in loaded and loaded[name].manifest.version == version:
                 models[name] = loaded[name]
             else:
-                models[name] = LoadedModel.from_registry(await registry.fetch(conn, name, version))
+                models[name] = LoadedModel(await registry.fetch(conn, name, version))
         self.current = ModelSet(models, self.tiers)
         MODEL_VERSION.clear()
         for name, version in self.current.versions.items():

@@ -1,4 +1,4 @@
-"""Writes simulated events as NDJSON in the shape `POST /v1/events` accepts (DESIGN §5)."""
+"""Writes simulated events as NDJSON in the shape `POST /v1/events` accepts ."""
 
 from __future__ import annotations
 

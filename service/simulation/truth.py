@@ -1,6 +1,6 @@
 """The ground-truth CSV: what the process really was, and what it did after the period.
 
-Order counts and money follow the service's own definitions (DESIGN §5-6), so
+Order counts and money follow the service's own definitions (docs/features.md), so
 the truth can be compared with features and scores directly: an order counts
 unless it is fully refunded, and revenue is net of refunds. `observed_*` use
 the refunds known at the end of the period, exactly what the features show as

@@ -3,9 +3,10 @@
 Events store indexes into these tuples; the renderer turns them back into words.
 """
 
+from service.vocabulary import CONSENT_CHANNELS
+
 CURRENCY = "USD"
 
-CONSENT_CHANNELS = ("email", "sms", "push", "web", "profiling")
 EMAIL = CONSENT_CHANNELS.index("email")
 # Share of new customers granting each channel at signup, in CONSENT_CHANNELS order.
 CONSENT_AT_SIGNUP = (0.7, 0.3, 0.4, 0.9, 0.85)

@@ -11,16 +11,17 @@ import asyncio
 import secrets
 import tempfile
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from service.backfill.importer import import_file
 from service.db import asyncpg_dsn, migrate
 from service.events.validation import EventRules
-from service.scoring.engine import LoadedModel, ModelSet
-from service.training import artifacts
+from service.modeling.artifacts import Artifact
+from service.modeling.runtime import LoadedModel
+from service.scoring.engine import ModelSet
 from service.training.dataset import labels
 from service.training.evaluate import predict_at, side_by_side
 from service.training.pipeline import TrainConfig, train
@@ -29,24 +30,13 @@ Log = Callable[[str], None]
 
 
 def load_model_set(folders: dict[str, Path]) -> ModelSet:
-    models = {}
-    for name, folder in folders.items():
-        payload, manifest = artifacts.load(folder)
-        explainer = folder / "explainer.txt"
-        models[name] = LoadedModel(
-            manifest,
-            payload,
-            explainer.read_text() if explainer.exists() else None,
-        )
-    return ModelSet(models)
+    return ModelSet({name: LoadedModel(Artifact.load(folder)) for name, folder in folders.items()})
 
 
-async def run_backtest(
-    conn: asyncpg.Connection, cutoff: date, horizon_days: int, seed: int, log: Log
-) -> dict:
-    config = TrainConfig(
-        as_of=cutoff, churn_horizon_days=horizon_days, pcltv_horizon_days=horizon_days, seed=seed
-    )
+async def run_backtest(conn: asyncpg.Connection, config: TrainConfig, log: Log) -> dict:
+    """Train on the data up to `config.as_of` (the cutoff), then score the horizon after it;
+    both horizons of `config` are the backtest's horizon."""
+    cutoff, horizon_days = config.as_of, config.pcltv_horizon_days
     with tempfile.TemporaryDirectory() as folder:
         result = await train(conn, config, Path(folder), log)
         models = load_model_set(result.folders)
@@ -110,8 +100,6 @@ def markdown(report: dict) -> str:
 
 
 async def import_transactions(url: str, path: Path, rules: EventRules, log: Log) -> None:
-    from service.backfill.importer import import_file
-
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         summary = await import_file(conn, path, rules, path.with_suffix(".rejects.ndjson"))

@@ -32,10 +32,3 @@ def fit_churn(
     return CalibratedBooster(
         classifier, *fit_platt(classifier.predict_proba(X_calib)[:, 1], y_calib)
     )
-
-
-def band(probability: float) -> str:
-    """DESIGN §7 bands."""
-    if probability < 0.33:
-        return "low"
-    return "medium" if probability <= 0.66 else "high"

@@ -14,8 +14,8 @@ from datetime import date, timedelta
 import asyncpg
 
 from service.features.service import read_features
-from service.offers.propensity import ShownOffer
 from service.training.dataset import end_of_day
+from service.training.propensity import ShownOffer
 
 _IMPRESSIONS = """
 SELECT d.customer_id, d.decision_id, d.decided_at, d.offer_id, d.action_probability,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
 
-INPUT = "features"
+from service.modeling.runtime import INPUT, run, session
 
 # Row subsampling every iteration, quiet, both cores: what every LightGBM model here shares.
 LIGHTGBM_COMMON = dict(subsample=0.8, subsample_freq=1, verbose=-1, n_jobs=2)
@@ -109,28 +108,6 @@ def non_negative_regressor(model: lgb.LGBMRegressor, n_features: int) -> onnx.Mo
     raw = graph_model.graph.output[0].name
     nodes = [helper.make_node("Relu", [raw], ["value"], name="clip_at_zero")]
     return _append(graph_model, nodes, [], "value")
-
-
-def session(model: onnx.ModelProto | bytes) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    # Scoring requests are tiny: thread pools would only add wake-up latency.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    payload = model if isinstance(model, bytes) else model.SerializeToString()
-    return ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
-
-
-def run(sess: ort.InferenceSession, X: np.ndarray) -> np.ndarray:
-    (output,) = sess.run(None, {_input_name(sess): X.astype(np.float32, copy=False)})
-    return np.asarray(output).reshape(len(X), -1)
-
-
-def _input_name(sess: ort.InferenceSession) -> str:
-    """`get_inputs()` builds Python objects on every call; a session's inputs never change."""
-    name = getattr(sess, "scorer_input_name", None)
-    if name is None:
-        name = sess.scorer_input_name = sess.get_inputs()[0].name
-    return name
 
 
 def check_parity(model: onnx.ModelProto, X: np.ndarray, native: np.ndarray) -> float:

@@ -1,48 +1,33 @@
-"""pCLTV: net revenue in the next H days — LightGBM on the features and on the outputs
-of the field's BG/NBD + Gamma-Gamma model.
-
-Trees cannot extrapolate: a customer buying more often, or for longer, than anyone in
-the training data would be capped at the largest leaf. So the trees learn a
-*multiplier* of a base that does extrapolate — the BG/NBD + Gamma-Gamma expected
-revenue (plus a constant, for customers without orders) — and see the probabilistic
-model's outputs as features too. The ONNX graph is the multiplier; the scoring engine
-computes the probabilistic columns and the product from the parameters in the manifest.
+"""pCLTV training: LightGBM on the features and on the outputs of the field's BG/NBD +
+Gamma-Gamma model, learning a multiplier of the probabilistic revenue (see
+`service.modeling.pcltv` for the served formula).
 
 The served value blends the two: BLEND_WEIGHT × trees + (1 − BLEND_WEIGHT) × BG/NBD.
 The trees are trained on cutoffs a horizon or more before serving time, when the
 population was younger; the probabilistic model is refitted on the newest snapshot
 (it needs no labels), so leaning partly on it hedges against that drift. The weight
 is a fixed design constant (chosen on the seed-42 simulation, see docs/models.md).
-
-The BG/NBD inputs come from feature columns, so online and offline agree exactly:
-x = orders_total − 1, t_x = avg_days_between_orders · x, T = t_x + recency_days
-(in weeks), monetary value = aov.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
 
-from service.features.vector import MODEL_FEATURES
+from service.modeling.pcltv import FEATURES, Probabilistic, base, bgnbd_inputs, blend
 from service.training import onnx_export
 from service.training import probabilistic as prob
 
 BASE_OFFSET = 5.0
 BASE_SCALE = 100.0
 BLEND_WEIGHT = 0.8
-WEEK = 7.0
-PROBABILISTIC_FEATURES = (
-    "bgnbd_expected_purchases",
-    "bgnbd_probability_alive",
-    "gamma_gamma_expected_spend",
-    "bgnbd_expected_revenue",
-)
-FEATURES = (*MODEL_FEATURES, *PROBABILISTIC_FEATURES)
-_COLUMN = {name: i for i, name in enumerate(MODEL_FEATURES)}
+SERVING_CONSTANTS = {
+    "base_offset": BASE_OFFSET,
+    "base_scale": BASE_SCALE,
+    "blend_weight": BLEND_WEIGHT,
+}
 
 # Squared error on the multiplier weighted by base² is squared error on revenue.
 PARAMS = dict(
@@ -56,117 +41,13 @@ PARAMS = dict(
 )
 
 
-def _column(X: np.ndarray, name: str) -> np.ndarray:
-    return X[:, MODEL_FEATURES.index(name)].astype(np.float64)
-
-
-def bgnbd_inputs(X: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(buyer mask, x, t_x, T in weeks, monetary value) from feature columns."""
-    orders = np.nan_to_num(_column(X, "orders_total"))
-    buyers = orders >= 1
-    x = np.where(buyers, orders - 1, 0.0)
-    t_x = np.nan_to_num(_column(X, "avg_days_between_orders")) * x
-    T = t_x + np.nan_to_num(_column(X, "recency_days"))
-    monetary = np.nan_to_num(_column(X, "aov"))
-    return buyers, x, t_x / WEEK, T / WEEK, monetary
-
-
-@dataclass
-class Probabilistic:
-    """Fitted BG/NBD and Gamma-Gamma parameters and the horizon they predict."""
-
-    bgnbd: prob.BgNbdParams
-    gamma_gamma: prob.GammaGammaParams
-    horizon_days: int
-
-    @classmethod
-    def fit(cls, X: np.ndarray, horizon_days: int) -> Probabilistic:
-        buyers, x, t_x, T, monetary = bgnbd_inputs(X)
-        bg = prob.fit_bgnbd(x[buyers], t_x[buyers], T[buyers])
-        repeat = buyers & (x > 0) & (monetary > 0)
-        gg = prob.fit_gamma_gamma(x[repeat], monetary[repeat], q_constraint=True)
-        return cls(bg, gg, horizon_days)
-
-    @classmethod
-    def from_parameters(cls, parameters: dict) -> Probabilistic:
-        return cls(
-            prob.BgNbdParams(**parameters["bgnbd"]),
-            prob.GammaGammaParams(**parameters["gamma_gamma"]),
-            parameters["probabilistic_horizon_days"],
-        )
-
-    def parameters(self) -> dict:
-        return {
-            "bgnbd": asdict(self.bgnbd),
-            "gamma_gamma": asdict(self.gamma_gamma),
-            "probabilistic_horizon_days": self.horizon_days,
-        }
-
-    def columns(self, X: np.ndarray) -> np.ndarray:
-        if len(X) == 1:
-            return np.array([self._row_columns(X[0])])
-        buyers, x, t_x, T, monetary = bgnbd_inputs(X)
-        out = np.zeros((len(X), len(PROBABILISTIC_FEATURES)))
-        if buyers.any():
-            b = buyers
-            purchases = prob.expected_purchases(
-                self.bgnbd, self.horizon_days / WEEK, x[b], t_x[b], T[b]
-            )
-            spend = prob.expected_average_spend(self.gamma_gamma, x[b], monetary[b])
-            out[b, 0] = purchases
-            out[b, 1] = prob.probability_alive(self.bgnbd, x[b], t_x[b], T[b])
-            out[b, 2] = spend
-            out[b, 3] = purchases * spend
-        return out
-
-    def _row_columns(self, row: np.ndarray) -> list[float]:
-        """`columns` for one customer in plain floats: the API scores one row at a time
-        and numpy's per-call overhead would dominate (a test checks both agree)."""
-
-        def value(name: str) -> float:
-            number = float(row[_COLUMN[name]])
-            return 0.0 if math.isnan(number) else number
-
-        orders = value("orders_total")
-        if orders < 1:
-            return [0.0] * len(PROBABILISTIC_FEATURES)
-        x = orders - 1
-        t_x = value("avg_days_between_orders") * x
-        T = (t_x + value("recency_days")) / WEEK
-        t_x /= WEEK
-        purchases, alive = prob.expected_purchases_scalar(
-            self.bgnbd, self.horizon_days / WEEK, x, t_x, T
-        )
-        spend = prob.expected_average_spend_scalar(self.gamma_gamma, x, value("aov"))
-        return [purchases, alive, spend, purchases * spend]
-
-    def augment(self, X: np.ndarray) -> np.ndarray:
-        return np.hstack([X, self.columns(X)]).astype(np.float32)
-
-
-def probabilistic_revenue(X_augmented: np.ndarray) -> np.ndarray:
-    column = X_augmented[:, FEATURES.index("bgnbd_expected_revenue")].astype(np.float64)
-    return np.nan_to_num(column)
-
-
-def base(X_augmented: np.ndarray, offset: float = BASE_OFFSET, scale: float = BASE_SCALE):
-    return (probabilistic_revenue(X_augmented) + offset) * scale
-
-
-def blend(multiplier: np.ndarray, X_augmented: np.ndarray, parameters: dict) -> np.ndarray:
-    """The served value, from the constants recorded in the model's manifest."""
-    trees = np.maximum(multiplier, 0.0) * base(
-        X_augmented, parameters["base_offset"], parameters["base_scale"]
-    )
-    weight = parameters["blend_weight"]
-    return weight * trees + (1 - weight) * probabilistic_revenue(X_augmented)
-
-
-SERVING_CONSTANTS = {
-    "base_offset": BASE_OFFSET,
-    "base_scale": BASE_SCALE,
-    "blend_weight": BLEND_WEIGHT,
-}
+def fit_probabilistic(X: np.ndarray, horizon_days: int) -> Probabilistic:
+    """BG/NBD on the buyers, Gamma-Gamma on the repeat buyers with spend, of rows X."""
+    buyers, x, t_x, T, monetary = bgnbd_inputs(X)
+    bg = prob.fit_bgnbd(x[buyers], t_x[buyers], T[buyers])
+    repeat = buyers & (x > 0) & (monetary > 0)
+    gg = prob.fit_gamma_gamma(x[repeat], monetary[repeat], q_constraint=True)
+    return Probabilistic(bg, gg, horizon_days)
 
 
 @dataclass
@@ -189,18 +70,10 @@ def fit_pcltv(
     X: np.ndarray, revenue: np.ndarray, X_newest: np.ndarray, horizon_days: int, seed: int
 ) -> PcltvModel:
     """Trees on the labelled cutoffs; BG/NBD + Gamma-Gamma on the newest snapshot."""
-    probabilistic = Probabilistic.fit(X_newest, horizon_days)
+    probabilistic = fit_probabilistic(X_newest, horizon_days)
     augmented = probabilistic.augment(X)
-    weights = base(augmented)
+    weights = base(augmented, BASE_OFFSET, BASE_SCALE)
     regressor = lgb.LGBMRegressor(random_state=seed, **PARAMS)
     regressor.fit(augmented, revenue / weights, sample_weight=weights**2)
     onnx_export.snap_thresholds_to_float32(regressor)
     return PcltvModel(regressor, probabilistic)
-
-
-def discount_factor(horizon_days: int, annual_rate: float) -> float:
-    """Average discount over the horizon for revenue spread evenly across it."""
-    if annual_rate == 0:
-        return 1.0
-    months = max(1, round(horizon_days / 30.4375))
-    return float(np.mean([(1 + annual_rate) ** -((m + 0.5) / 12) for m in range(months)]))

@@ -9,7 +9,7 @@ Gamma-Gamma baseline fitted on the same history.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,31 +17,33 @@ import asyncpg
 import numpy as np
 
 from service.features.vector import MODEL_FEATURES, feature_matrix
-from service.offers.propensity import train_propensity
-from service.scoring.engine import LoadedModel, ModelSet
-from service.training import artifacts, baseline, churn, onnx_export, pcltv, segment
+from service.modeling.artifacts import MODELS_DIR, Artifact, Manifest, new_version
+from service.modeling.pcltv import FEATURES as PCLTV_FEATURES
+from service.modeling.rfm import RFM_COLUMNS, RFM_FEATURES
+from service.modeling.runtime import LoadedModel
+from service.scoring.engine import ModelSet
+from service.training import baseline, churn, onnx_export, pcltv, segment
 from service.training import nbo as nbo_training
 from service.training.clv_math import classification_report, regression_report
 from service.training.dataset import Snapshot, cutoffs_for, data_span, labels, snapshot
+from service.training.propensity import train_propensity
+from service.training.report import write_report
+from service.training.results import Evaluated, TrainResult
 
 
 @dataclass
 class TrainConfig:
+    """One training run; the horizons and money settings come from `Settings` (and the
+    flags of `scorer train`), the rest are the run's own knobs."""
+
+    churn_horizon_days: int
+    pcltv_horizon_days: int
+    margin: float
+    annual_discount_rate: float
     as_of: date | None = None
-    churn_horizon_days: int = 90
-    pcltv_horizon_days: int = 365
-    margin: float = 1.0
-    annual_discount_rate: float = 0.0
     cutoffs: int = 4
     cutoff_step_days: int = 30
     seed: int = 0
-
-
-@dataclass
-class TrainResult:
-    folders: dict[str, Path] = field(default_factory=dict)
-    metrics: dict[str, dict] = field(default_factory=dict)
-    report: Path | None = None
 
 
 Log = Callable[[str], None]
@@ -105,7 +107,7 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "calibration_cutoff": str(cutoffs[1]),
         "evaluation_cutoff": str(cutoffs[0]),
     }
-    manifest = artifacts.Manifest(
+    manifest = Manifest(
         name="churn",
         version="",
         features=list(MODEL_FEATURES),
@@ -119,7 +121,9 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
             **{k: v for k, v in churn.PARAMS.items()},
         },
     )
-    return graph, manifest, model, (o_eval == 0).astype(int), native
+    explainer = model.classifier.booster_.model_to_string()
+    artifact = Artifact(manifest, graph.SerializeToString(), explainer)
+    return Evaluated(artifact, (o_eval == 0).astype(int), native)
 
 
 async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day, as_of, log):
@@ -151,10 +155,10 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "baseline_parameters": base.parameters,
         "served": "lightgbm" if ours["rmse"] <= theirs["rmse"] else "bgnbd_gamma_gamma",
     }
-    manifest = artifacts.Manifest(
+    manifest = Manifest(
         name="pcltv",
         version="",
-        features=list(pcltv.FEATURES),
+        features=list(PCLTV_FEATURES),
         output="value",
         horizon_days=horizon,
         training_window={
@@ -170,20 +174,21 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
             **pcltv.PARAMS,
         },
     )
-    return graph, manifest, model, r_eval, predictions, base.predictions
+    explainer = model.regressor.booster_.model_to_string()
+    return Evaluated(Artifact(manifest, graph.SerializeToString(), explainer), r_eval, predictions)
 
 
-async def train_segment(snapshots: Snapshots, as_of: date):
+async def train_segment(snapshots: Snapshots, as_of: date) -> Artifact:
     shot = await snapshots.at(as_of)
     binner = segment.fit_rfm(shot.X)
     graph = segment.to_onnx(binner)
-    rfm = shot.X[:, segment.RFM_COLUMNS]
+    rfm = shot.X[:, RFM_COLUMNS]
     buyers = rfm[~np.isnan(rfm[:, 0])]
     parity = onnx_export.check_parity(graph, buyers, binner.transform(buyers)[:, 0])
-    manifest = artifacts.Manifest(
+    manifest = Manifest(
         name="segment",
         version="",
-        features=list(segment.RFM_FEATURES),
+        features=list(RFM_FEATURES),
         output="bins",
         horizon_days=None,
         training_window={"as_of": str(as_of)},
@@ -197,15 +202,12 @@ async def train_segment(snapshots: Snapshots, as_of: date):
             "new_customer_days": segment.NEW_CUSTOMER_DAYS,
         },
     )
-    return graph, manifest
+    return Artifact(manifest, graph.SerializeToString())
 
 
-async def train_nbo(conn, segment_out, as_of: date, seed: int, log: Log):
+async def train_nbo(conn, segmentation: Artifact, as_of: date, seed: int, log: Log):
     """The offer-acceptance model, when the decision log holds enough impressions."""
-    segment_graph, segment_manifest = segment_out
-    segmenter = ModelSet(
-        {"segment": LoadedModel(segment_manifest, segment_graph.SerializeToString())}
-    )
+    segmenter = ModelSet({"segment": LoadedModel(segmentation)})
 
     def segment_of(rows: list[dict]) -> list[str]:
         return segmenter.segments(feature_matrix(rows), rows)
@@ -217,32 +219,28 @@ async def train_nbo(conn, segment_out, as_of: date, seed: int, log: Log):
         log(f"nbo: no model from {len(shown)} impressions ({reason}); segment priors stay in use")
         return None
     log(f"nbo: trained on {len(shown)} impressions")
-    return graph, artifacts.Manifest(version="", **fields)
+    return Artifact(Manifest(version="", **fields), graph.SerializeToString())
 
 
 async def train(
     conn: asyncpg.Connection,
     config: TrainConfig,
-    models_dir: Path = artifacts.MODELS_DIR,
+    models_dir: Path = MODELS_DIR,
     log: Log = print,
 ) -> TrainResult:
-    from service.training.report import write_report
-
     first_day, last_day = await data_span(conn)
     as_of = config.as_of or last_day
     snapshots = Snapshots(conn, log)
-    version = artifacts.new_version()
+    version = new_version()
     result = TrainResult()
     churn_out = await train_churn(conn, snapshots, config, first_day, as_of, log)
     pcltv_out = await train_pcltv(conn, snapshots, config, first_day, as_of, log)
-    segment_out = await train_segment(snapshots, as_of)
-    nbo_out = await train_nbo(conn, segment_out, as_of, config.seed, log)
-    for graph, manifest, *_ in filter(None, (churn_out, pcltv_out, segment_out, nbo_out)):
-        manifest.version = version
-        result.folders[manifest.name] = artifacts.save(graph, manifest, models_dir)
-        result.metrics[manifest.name] = manifest.metrics
-    for name, out in (("churn", churn_out), ("pcltv", pcltv_out)):
-        booster = out[2].classifier if name == "churn" else out[2].regressor
-        (result.folders[name] / "explainer.txt").write_text(booster.booster_.model_to_string())
+    segmentation = await train_segment(snapshots, as_of)
+    propensity = await train_nbo(conn, segmentation, as_of, config.seed, log)
+    artifacts = [churn_out.artifact, pcltv_out.artifact, segmentation]
+    for artifact in filter(None, (*artifacts, propensity)):
+        artifact.manifest.version = version
+        result.folders[artifact.manifest.name] = artifact.save(models_dir)
+        result.metrics[artifact.manifest.name] = artifact.manifest.metrics
     result.report = write_report(result, churn_out, pcltv_out, models_dir / "reports", version)
     return result

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from service.training.results import Evaluated, TrainResult
+
 
 def reliability_bins(
     y: np.ndarray, p: np.ndarray, bins: int = 10
@@ -56,16 +58,18 @@ def _table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(result, churn_out, pcltv_out, reports_dir: Path, version: str) -> Path:
+def write_report(
+    result: TrainResult, churn: Evaluated, pcltv: Evaluated, reports_dir: Path, version: str
+) -> Path:
     reports_dir.mkdir(parents=True, exist_ok=True)
-    y_churn, p_churn = churn_out[3], churn_out[4]
+    y_churn, p_churn = churn.actual, churn.predicted
     svg_path = reports_dir / f"{version}-churn-calibration.svg"
     svg_path.write_text(calibration_svg(reliability_bins(y_churn, p_churn)))
     churn_metrics = result.metrics["churn"]
     pcltv_metrics = result.metrics["pcltv"]
     text = f"""# Training run {version}
 
-## Churn (horizon {churn_out[1].horizon_days} days)
+## Churn (horizon {churn.artifact.manifest.horizon_days} days)
 
 Evaluated on cutoff {churn_metrics["evaluated_on"]} ({churn_metrics["rows"]} customers),
 trained on earlier cutoffs, Platt-calibrated on the cutoff in between.
@@ -80,7 +84,7 @@ trained on earlier cutoffs, Platt-calibrated on the cutoff in between.
 
 ![calibration]({svg_path.name})
 
-## pCLTV (horizon {pcltv_out[1].horizon_days} days)
+## pCLTV (horizon {pcltv.artifact.manifest.horizon_days} days)
 
 Evaluated on cutoff {pcltv_metrics["evaluated_on"]} ({pcltv_metrics["rows"]} customers).
 Served: **{pcltv_metrics["served"]}**.

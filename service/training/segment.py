@@ -1,19 +1,10 @@
 """RFM segments: quantile scores 1–5 learnt at training time, named by a fixed rule table.
 
 The thresholds are a scikit-learn KBinsDiscretizer (quantile strategy) exported to
-ONNX. Recency scores are reversed (recent = 5). The naming rule (R and F scores,
-the widely used RFM grid) is documented in docs/models.md:
-
-| R \\ F | 1 | 2 | 3 | 4 | 5 |
-|---|---|---|---|---|---|
-| 5 | New Customers | Potential Loyalists | Potential Loyalists | Champions | Champions |
-| 4 | Promising | Potential Loyalists | Potential Loyalists | Loyal Customers | Loyal Customers |
-| 3 | About To Sleep | About To Sleep | Need Attention | Loyal Customers | Loyal Customers |
-| 2 | Hibernating | Hibernating | At Risk | At Risk | Can't Lose Them |
-| 1 | Lost | Hibernating | At Risk | At Risk | Can't Lose Them |
-
-Customers without a counted order have no R/F/M position: they are "New Customers"
-while their tenure is within NEW_CUSTOMER_DAYS, else "Lost", with scores 1/1/1.
+ONNX. Recency scores are reversed (recent = 5) by the serving graph, and the names come
+from the RFM grid of `service.vocabulary` (documented in docs/scores.md). Customers
+without a counted order have no R/F/M position: they are "New Customers" while their
+tenure is within NEW_CUSTOMER_DAYS, else "Lost", with scores 1/1/1.
 """
 
 from __future__ import annotations
@@ -23,30 +14,9 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.preprocessing import KBinsDiscretizer
 
-from service.features.vector import MODEL_FEATURES
+from service.modeling.rfm import RFM_COLUMNS, RFM_FEATURES
 
-RFM_FEATURES = ("recency_days", "orders_total", "revenue_total")
-RFM_COLUMNS = [MODEL_FEATURES.index(name) for name in RFM_FEATURES]
 NEW_CUSTOMER_DAYS = 30
-
-
-_GRID = {
-    5: ("New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"),
-    4: (
-        "Promising",
-        "Potential Loyalists",
-        "Potential Loyalists",
-        "Loyal Customers",
-        "Loyal Customers",
-    ),
-    3: ("About To Sleep", "About To Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"),
-    2: ("Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"),
-    1: ("Lost", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"),
-}
-
-
-def segment_name(r: int, f: int) -> str:
-    return _GRID[r][f - 1]
 
 
 def fit_rfm(X: np.ndarray) -> KBinsDiscretizer:

@@ -28,7 +28,7 @@ def demo_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-async def prepare_demo(url: str, settings: Settings, rules: EventRules, customers: int) -> str:
+async def prepare_demo(url: str, settings: Settings, customers: int) -> str:
     from service.simulation.simulator import SimulationConfig, simulate
 
     key = demo_key(settings)
@@ -50,7 +50,7 @@ async def prepare_demo(url: str, settings: Settings, rules: EventRules, customer
                 await import_file(
                     raw,
                     events,
-                    rules,
+                    EventRules.from_settings(settings),
                     events.with_suffix(".rejects.ndjson"),
                     progress=lambda lines: bar.update(lines - bar.n),
                 )

@@ -1,4 +1,4 @@
-"""`scorer report offers`."""
+"""`scorer report offers`: acceptance per offer and uplift over the control group."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import argparse
 import json
 from datetime import UTC, datetime, timedelta
 
+from service.cli.common import run_with_connection
+from service.config import get_settings
+
 
 def _report_offers(args: argparse.Namespace) -> int:
-    from service.cli import run_with_connection
-    from service.config import get_settings
     from service.offers.report import offers_report
 
     end = datetime.now(UTC)

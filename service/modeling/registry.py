@@ -7,12 +7,11 @@ the same artifact; `models/` on disk is where training writes and what ships.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import asyncpg
 
-from service.training import artifacts
+from service.modeling.artifacts import MODELS_DIR, Artifact, Manifest, shipped_versions
 
 _REGISTER = """
 INSERT INTO model_registry (name, version, manifest, model, explainer)
@@ -21,16 +20,16 @@ ON CONFLICT (name, version) DO NOTHING
 """
 
 
-async def register(conn: asyncpg.Connection, folder: Path) -> artifacts.Manifest:
-    payload, manifest = artifacts.load(folder)
-    explainer = folder / "explainer.txt"
+async def register(conn: asyncpg.Connection, folder: Path) -> Manifest:
+    artifact = Artifact.load(folder)
+    manifest = artifact.manifest
     await conn.execute(
         _REGISTER,
         manifest.name,
         manifest.version,
-        json.dumps(asdict(manifest)),
-        payload,
-        explainer.read_text() if explainer.exists() else None,
+        manifest.to_json(),
+        artifact.graph,
+        artifact.explainer,
     )
     return manifest
 
@@ -56,13 +55,17 @@ async def active_versions(conn: asyncpg.Connection) -> dict[str, str]:
     return {row["name"]: row["version"] for row in rows}
 
 
-async def fetch(conn: asyncpg.Connection, name: str, version: str) -> asyncpg.Record:
-    return await conn.fetchrow(
+async def fetch(conn: asyncpg.Connection, name: str, version: str) -> Artifact:
+    row = await conn.fetchrow(
         "SELECT manifest::text AS manifest, model, explainer FROM model_registry "
         "WHERE name = $1 AND version = $2",
         name,
         version,
     )
+    if row is None:
+        raise LookupError(f"no registered {name} model version {version}")
+    manifest = Manifest.from_dict(json.loads(row["manifest"]))
+    return Artifact(manifest, bytes(row["model"]), row["explainer"])
 
 
 async def list_models(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -72,10 +75,10 @@ async def list_models(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     )
 
 
-async def ensure_shipped(conn: asyncpg.Connection, models_dir: Path = artifacts.MODELS_DIR):
+async def ensure_shipped(conn: asyncpg.Connection, models_dir: Path = MODELS_DIR) -> None:
     """Register the versions on disk; activate the newest where none is active yet."""
     active = await active_versions(conn)
-    for name, versions in artifacts.shipped_versions(models_dir).items():
+    for name, versions in shipped_versions(models_dir).items():
         for version in versions:
             await register(conn, models_dir / name / version)
         if versions and name not in active:

@@ -1,15 +1,12 @@
-"""Tables of the training domain: the model registry and batch-computed scores."""
+"""Tables of the scoring domain: the latest batch-computed scores per customer."""
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     Date,
     DateTime,
     Double,
     Integer,
-    LargeBinary,
-    PrimaryKeyConstraint,
     Sequence,
     Table,
     Text,
@@ -19,24 +16,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from service.db import metadata
 
-model_registry = Table(
-    "model_registry",
-    metadata,
-    Column("name", Text, nullable=False),
-    Column("version", Text, nullable=False),
-    Column("manifest", JSONB, nullable=False),
-    Column("model", LargeBinary, nullable=False),
-    Column("explainer", Text),
-    Column("active", Boolean, nullable=False, server_default="false"),
-    Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("activated_at", DateTime(timezone=True)),
-    PrimaryKeyConstraint("name", "version"),
-)
-
 score_change_seq = Sequence("customer_scores_change_seq", metadata=metadata)
 
-# The latest batch scores per customer; `change_seq` grows on every change, the
-# cursor for the polling API and outbound webhooks.
+# `change_seq` grows on every change: the cursor for the polling API and outbound webhooks.
 customer_scores = Table(
     "customer_scores",
     metadata,

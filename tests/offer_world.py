@@ -1,7 +1,7 @@
 """An offer-response world: simulated customers accept offers with KNOWN probabilities.
 
 It is how the next-best-offer policy is tested against an oracle. A customer is
-a feature dict in the shape `read_features` returns (DESIGN §6), drawn by
+a feature dict in the shape `read_features` returns (as `read_features` returns it), drawn by
 `sample_customers` from the same latents as the event simulator
 (`service.simulation.process`: purchase rate, dropout, spend, browsing
 engagement, email open and click propensities, consent at signup). An offer is
@@ -54,10 +54,11 @@ from decimal import Decimal
 import numpy as np
 
 from service.offers.policy import OfferSpec
-from service.offers.propensity import ShownOffer
 from service.simulation import process
 from service.simulation import vocabulary as vocab
-from service.training.segment import NEW_CUSTOMER_DAYS, segment_name
+from service.training.propensity import ShownOffer
+from service.training.segment import NEW_CUSTOMER_DAYS
+from service.vocabulary import segment_name, segment_without_orders
 
 SIGNALS: tuple[str, ...] = ("new", "fresh", "frequency", "spend", "engagement", "browsing")
 FRESH_DAYS = 45.0
@@ -381,7 +382,7 @@ def _customer(
 def sample_customers(
     rng: np.random.Generator, n: int, *, as_of: datetime = AS_OF, prefix: str = "sim"
 ) -> list[dict]:
-    """`n` feature dicts (DESIGN §6 shape) of simulated customers as of `as_of`."""
+    """`n` feature dicts (as `read_features` returns them) of simulated customers at `as_of`."""
     consent = rng.random((n, len(vocab.CONSENT_CHANNELS))) < np.array(vocab.CONSENT_AT_SIGNUP)
     return [_customer(rng, f"{prefix}-{i:06d}", as_of, consent[i].tolist()) for i in range(n)]
 
@@ -391,7 +392,7 @@ def rfm_segment(features: Mapping) -> str:
     orders = features["orders_total"] or 0
     recency = features["recency_days"]
     if orders == 0 or recency is None:
-        return "New Customers" if features["tenure_days"] <= NEW_CUSTOMER_DAYS else "Lost"
+        return segment_without_orders(features["tenure_days"], NEW_CUSTOMER_DAYS)
     r = 5 - sum(recency > edge for edge in RECENCY_EDGES)
     f = 1 + sum(orders > edge for edge in FREQUENCY_EDGES)
     return segment_name(r, f)

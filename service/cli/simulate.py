@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
+from service.cli.common import day_argument
 from service.simulation.config import DEFAULT_HORIZONS, DEFAULT_START, SimulationConfig
 from service.simulation.simulator import simulate
 
@@ -16,13 +16,6 @@ def _horizons(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of days: {text!r}") from None
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +38,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--start",
-        type=_day,
+        type=day_argument,
         default=DEFAULT_START,
         help=f"first day of the observed period, YYYY-MM-DD (default {DEFAULT_START})",
     )

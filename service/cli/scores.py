@@ -1,4 +1,4 @@
-"""`scorer rescore`."""
+"""`scorer rescore`: every customer's current scores into `customer_scores`."""
 
 from __future__ import annotations
 
@@ -7,34 +7,35 @@ import sys
 import time
 from datetime import datetime
 
+from service.cli.common import database_url, fail, run_with_connection
+from service.config import get_settings
 
-def _rescore(args: argparse.Namespace) -> int:
+
+def cmd_rescore(args: argparse.Namespace) -> int:
     import asyncpg
     from tqdm import tqdm
 
-    from service.cli import database_url, run_with_connection
-    from service.config import get_settings
     from service.db import asyncpg_dsn
     from service.features.service import resolve_as_of
+    from service.modeling.registry import ensure_shipped
     from service.scoring.batch import READ_AHEAD, rescore
-    from service.scoring.engine import Tiers
     from service.scoring.store import ModelStore
-    from service.training.registry import ensure_shipped
 
     settings = get_settings()
-    as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
+    try:
+        as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        return fail(f"--as-of {args.as_of!r} is not an RFC 3339 timestamp")
     if as_of is not None and as_of.tzinfo is None:
-        print("error: --as-of needs a UTC offset", file=sys.stderr)
-        return 2
+        return fail("--as-of needs a UTC offset, e.g. 2026-01-31T00:00:00Z")
     moment, day = resolve_as_of(as_of, settings.zone)
 
     async def work(raw, conn) -> int:
-        store = ModelStore(Tiers(settings.pcltv_tier_high, settings.pcltv_tier_medium))
+        store = ModelStore(settings.pcltv.tiers())
         await ensure_shipped(raw)
         await store.refresh(raw)
         if not store.ready:
-            print("error: no active models", file=sys.stderr)
-            return 2
+            return fail("no active models: register and activate them with `scorer models`")
         started = time.perf_counter()
         pool = await asyncpg.create_pool(
             asyncpg_dsn(database_url(settings)), min_size=READ_AHEAD + 1, max_size=READ_AHEAD + 1
@@ -59,4 +60,4 @@ def add_commands(sub) -> None:
     which.add_argument("--all", action="store_true", help="every known customer")
     which.add_argument("--customer", help="only this customer")
     parser.add_argument("--as-of", help="RFC 3339 with offset (default now)")
-    parser.set_defaults(func=_rescore)
+    parser.set_defaults(func=cmd_rescore)

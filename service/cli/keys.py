@@ -1,0 +1,51 @@
+"""`scorer keys create|list|revoke`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from service.cli.common import fail, run_with_connection
+from service.config import get_settings
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from service.access import service as keys
+
+    async def work(raw, conn) -> int:
+        if args.keys_command == "create":
+            try:
+                key, record = await keys.create_key(conn, args.name, args.scopes.split(","))
+            except ValueError as error:
+                return fail(str(error))
+            print(key)
+            print(
+                f"created {record.name} ({record.prefix}…) scopes={','.join(record.scopes)}; "
+                "the key is shown only now",
+                file=sys.stderr,
+            )
+        elif args.keys_command == "list":
+            for item in await keys.list_keys(conn):
+                state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
+                print(f"{item.prefix}…\t{item.name}\t{','.join(item.scopes)}\t{state}")
+        else:
+            count = await keys.revoke_key(conn, args.key)
+            print(f"revoked {count} key(s)")
+            return 0 if count else 1
+        return 0
+
+    return run_with_connection(get_settings(), work)
+
+
+def add_commands(sub) -> None:
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--scopes", default="scores:read", help="comma list of events:write, scores:read, admin"
+    )
+    keys_sub.add_parser("list", help="list keys (prefixes only)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by prefix or name")
+    revoke.add_argument("key")
+    keys.set_defaults(func=cmd_keys)

@@ -1,0 +1,210 @@
+"""`scorer train`, `scorer models list|activate|register`, `scorer evaluate`, `scorer backtest`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from service.cli.common import database_url, day_argument, fail, run_with_connection
+from service.config import Settings, get_settings
+from service.modeling.artifacts import MODEL_NAMES, MODELS_DIR
+
+
+def _train_config(settings: Settings, args: argparse.Namespace, churn_days, pcltv_days, as_of):
+    """The run's configuration: flags where given, else the settings."""
+    from service.training.pipeline import TrainConfig
+
+    margin = getattr(args, "margin", None)
+    discount_rate = getattr(args, "discount_rate", None)
+    return TrainConfig(
+        churn_horizon_days=churn_days or settings.churn.horizon_days,
+        pcltv_horizon_days=pcltv_days or settings.pcltv.horizon_days,
+        margin=settings.pcltv.margin if margin is None else margin,
+        annual_discount_rate=settings.pcltv.discount_rate
+        if discount_rate is None
+        else discount_rate,
+        as_of=as_of,
+        seed=args.seed,
+    )
+
+
+def _log(prefix: str):
+    def log(line: str) -> None:
+        print(f"[{prefix}] {line}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from service.modeling import registry
+    from service.training.pipeline import train
+
+    settings = get_settings()
+    config = _train_config(
+        settings, args, args.churn_horizon_days, args.pcltv_horizon_days, args.as_of
+    )
+    models_dir = Path(args.models_dir) if args.models_dir else MODELS_DIR
+
+    async def work(raw, conn) -> int:
+        try:
+            result = await train(raw, config, models_dir, _log("train"))
+        except ValueError as error:
+            return fail(str(error))
+        for name, folder in result.folders.items():
+            manifest = await registry.register(raw, folder)
+            if not args.no_activate:
+                await registry.activate(raw, name, manifest.version)
+            print(f"{name} {manifest.version} -> {folder}")
+        print(json.dumps(result.metrics, indent=2, default=str))
+        print(f"report: {result.report}")
+        return 0
+
+    return run_with_connection(settings, work)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from service.modeling import registry
+
+    async def work(raw, conn) -> int:
+        if args.models_command == "register":
+            manifest = await registry.register(raw, Path(args.folder))
+            if args.activate:
+                await registry.activate(raw, manifest.name, manifest.version)
+            print(f"registered {manifest.name} {manifest.version}")
+            return 0
+        if args.models_command == "activate":
+            try:
+                await registry.activate(raw, args.name, args.version)
+            except LookupError as error:
+                return fail(f"{error} (see `scorer models list`)")
+            print(f"activated {args.name} {args.version}")
+            return 0
+        await registry.ensure_shipped(raw)
+        for row in await registry.list_models(raw):
+            mark = "*" if row["active"] else " "
+            print(
+                f"{mark} {row['name']:<8} {row['version']}  registered {row['registered_at']:%F %T}"
+            )
+        return 0
+
+    return run_with_connection(get_settings(), work)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from service.modeling.registry import ensure_shipped
+    from service.scoring.store import ModelStore
+    from service.training.dataset import data_span
+    from service.training.evaluate import predict_at, side_by_side, truth_outcomes
+
+    settings = get_settings()
+
+    async def work(raw, conn) -> int:
+        await ensure_shipped(raw)
+        store = ModelStore(settings.pcltv.tiers())
+        await store.refresh(raw)
+        models = store.current
+        day = args.as_of or (await data_span(raw))[1]
+        pcltv_days, churn_days = models.horizon("pcltv"), models.horizon("churn")
+        predictions = await predict_at(raw, models, day, pcltv_days)
+        try:
+            churned, spend = truth_outcomes(
+                Path(args.truth), predictions.customer_ids, churn_days, pcltv_days
+            )
+        except ValueError as error:
+            return fail(str(error))
+        report = side_by_side(predictions, churned, spend)
+        report.update(
+            as_of=str(day), customers=len(predictions.customer_ids), model_versions=models.versions
+        )
+        print(json.dumps(report, indent=2))
+        return 0
+
+    return run_with_connection(settings, work)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import asyncpg
+
+    from service.db import asyncpg_dsn
+    from service.events.validation import EventRules
+    from service.training import backtest
+
+    settings = get_settings()
+    path = Path(args.transactions)
+    if not path.is_file():
+        return fail(f"no such file {path}")
+    config = _train_config(settings, args, args.horizon_days, args.horizon_days, args.cutoff)
+    log = _log("backtest")
+    server = database_url(settings)
+
+    async def main(url: str) -> dict:
+        await backtest.import_transactions(url, path, EventRules.from_settings(settings), log)
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            return await backtest.run_backtest(conn, config, log)
+        finally:
+            await conn.close()
+
+    url = backtest.scratch_database(server)
+    try:
+        report = asyncio.run(main(url))
+    except ValueError as error:
+        return fail(str(error))
+    finally:
+        backtest.drop_database(server, url)
+    text = backtest.markdown(report)
+    print(text)
+    out = Path(args.out) if args.out else path.with_suffix(".backtest.json")
+    out.write_text(json.dumps(report, indent=2))
+    out.with_suffix(".md").write_text(text)
+    print(f"written: {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    train = sub.add_parser("train", help="train, export and register churn/pCLTV/segment models")
+    train.add_argument(
+        "--as-of", type=day_argument, help="last day of data to use (default: newest event day)"
+    )
+    train.add_argument("--churn-horizon-days", type=int, help="SCORER_CHURN_HORIZON_DAYS (90)")
+    train.add_argument("--pcltv-horizon-days", type=int, help="SCORER_PCLTV_HORIZON_DAYS (365)")
+    train.add_argument("--margin", type=float, help="SCORER_PCLTV_MARGIN (1.0)")
+    train.add_argument("--discount-rate", type=float, help="SCORER_PCLTV_DISCOUNT_RATE (0)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--models-dir", help="where artifacts go (default: models/)")
+    train.add_argument("--no-activate", action="store_true", help="register without activating")
+    train.set_defaults(func=cmd_train)
+
+    models = sub.add_parser("models", help="list or activate model versions")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="registered versions (* = active)")
+    register = models_sub.add_parser("register", help="register an artifact folder")
+    register.add_argument("folder", help="models/<name>/<version>")
+    register.add_argument("--activate", action="store_true")
+    activate = models_sub.add_parser("activate", help="make a version active (hot reload)")
+    activate.add_argument("name", choices=MODEL_NAMES)
+    activate.add_argument("version")
+    models.set_defaults(func=cmd_models)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="metrics of the active models against a simulator truth file"
+    )
+    evaluate.add_argument("--truth", required=True, help="the .truth.csv of `scorer simulate`")
+    evaluate.add_argument(
+        "--as-of", type=day_argument, help="day to predict from (default: newest event day)"
+    )
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    backtest = sub.add_parser("backtest", help="train before a cutoff, score the horizon after it")
+    backtest.add_argument("--transactions", required=True, help="CSV: customer_id,date,amount")
+    backtest.add_argument(
+        "--cutoff", required=True, type=day_argument, help="YYYY-MM-DD: last day the models see"
+    )
+    backtest.add_argument("--horizon-days", type=int, default=90)
+    backtest.add_argument("--seed", type=int, default=0)
+    backtest.add_argument("--out", help="report path (default: FILE.backtest.json, and .md)")
+    backtest.set_defaults(func=cmd_backtest)

@@ -1,0 +1,141 @@
+"""The served pCLTV: the trees' multiplier of a BG/NBD + Gamma-Gamma base, blended.
+
+Trees cannot extrapolate: a customer buying more often, or for longer, than anyone in the
+training data would be capped at the largest leaf. So the trees learn a *multiplier* of a
+base that does extrapolate, the BG/NBD + Gamma-Gamma expected revenue (plus a constant,
+for customers without orders), and see the probabilistic model's outputs as features too.
+The ONNX graph is the multiplier; serving computes the probabilistic columns and the
+product from the parameters in the model's manifest:
+
+    value = w · max(multiplier, 0) · (revenue + offset) · scale + (1 − w) · revenue
+
+The BG/NBD inputs come from feature columns, so online and offline agree exactly:
+x = orders_total − 1, t_x = avg_days_between_orders · x, T = t_x + recency_days
+(in weeks), monetary value = aov.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from service.features.vector import MODEL_FEATURES
+from service.modeling import clv
+
+WEEK = 7.0
+PROBABILISTIC_FEATURES = (
+    "bgnbd_expected_purchases",
+    "bgnbd_probability_alive",
+    "gamma_gamma_expected_spend",
+    "bgnbd_expected_revenue",
+)
+FEATURES = (*MODEL_FEATURES, *PROBABILISTIC_FEATURES)
+_COLUMN = {name: i for i, name in enumerate(MODEL_FEATURES)}
+
+
+def _column(X: np.ndarray, name: str) -> np.ndarray:
+    return X[:, MODEL_FEATURES.index(name)].astype(np.float64)
+
+
+def bgnbd_inputs(X: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(buyer mask, x, t_x, T in weeks, monetary value) from feature columns."""
+    orders = np.nan_to_num(_column(X, "orders_total"))
+    buyers = orders >= 1
+    x = np.where(buyers, orders - 1, 0.0)
+    t_x = np.nan_to_num(_column(X, "avg_days_between_orders")) * x
+    T = t_x + np.nan_to_num(_column(X, "recency_days"))
+    monetary = np.nan_to_num(_column(X, "aov"))
+    return buyers, x, t_x / WEEK, T / WEEK, monetary
+
+
+@dataclass
+class Probabilistic:
+    """Fitted BG/NBD and Gamma-Gamma parameters and the horizon they predict."""
+
+    bgnbd: clv.BgNbdParams
+    gamma_gamma: clv.GammaGammaParams
+    horizon_days: int
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> Probabilistic:
+        return cls(
+            clv.BgNbdParams(**parameters["bgnbd"]),
+            clv.GammaGammaParams(**parameters["gamma_gamma"]),
+            parameters["probabilistic_horizon_days"],
+        )
+
+    def parameters(self) -> dict:
+        return {
+            "bgnbd": asdict(self.bgnbd),
+            "gamma_gamma": asdict(self.gamma_gamma),
+            "probabilistic_horizon_days": self.horizon_days,
+        }
+
+    def columns(self, X: np.ndarray) -> np.ndarray:
+        if len(X) == 1:
+            return np.array([self._row_columns(X[0])])
+        buyers, x, t_x, T, monetary = bgnbd_inputs(X)
+        out = np.zeros((len(X), len(PROBABILISTIC_FEATURES)))
+        if buyers.any():
+            b = buyers
+            purchases = clv.expected_purchases(
+                self.bgnbd, self.horizon_days / WEEK, x[b], t_x[b], T[b]
+            )
+            spend = clv.expected_average_spend(self.gamma_gamma, x[b], monetary[b])
+            out[b, 0] = purchases
+            out[b, 1] = clv.probability_alive(self.bgnbd, x[b], t_x[b], T[b])
+            out[b, 2] = spend
+            out[b, 3] = purchases * spend
+        return out
+
+    def _row_columns(self, row: np.ndarray) -> list[float]:
+        """`columns` for one customer in plain floats: the API scores one row at a time
+        and numpy's per-call overhead would dominate (a test checks both agree)."""
+
+        def value(name: str) -> float:
+            number = float(row[_COLUMN[name]])
+            return 0.0 if math.isnan(number) else number
+
+        orders = value("orders_total")
+        if orders < 1:
+            return [0.0] * len(PROBABILISTIC_FEATURES)
+        x = orders - 1
+        t_x = value("avg_days_between_orders") * x
+        T = (t_x + value("recency_days")) / WEEK
+        t_x /= WEEK
+        purchases, alive = clv.expected_purchases_scalar(
+            self.bgnbd, self.horizon_days / WEEK, x, t_x, T
+        )
+        spend = clv.expected_average_spend_scalar(self.gamma_gamma, x, value("aov"))
+        return [purchases, alive, spend, purchases * spend]
+
+    def augment(self, X: np.ndarray) -> np.ndarray:
+        return np.hstack([X, self.columns(X)]).astype(np.float32)
+
+
+def probabilistic_revenue(X_augmented: np.ndarray) -> np.ndarray:
+    column = X_augmented[:, FEATURES.index("bgnbd_expected_revenue")].astype(np.float64)
+    return np.nan_to_num(column)
+
+
+def base(X_augmented: np.ndarray, offset: float, scale: float) -> np.ndarray:
+    return (probabilistic_revenue(X_augmented) + offset) * scale
+
+
+def blend(multiplier: np.ndarray, X_augmented: np.ndarray, parameters: dict) -> np.ndarray:
+    """The served value, from the constants recorded in the model's manifest."""
+    trees = np.maximum(multiplier, 0.0) * base(
+        X_augmented, parameters["base_offset"], parameters["base_scale"]
+    )
+    weight = parameters["blend_weight"]
+    return weight * trees + (1 - weight) * probabilistic_revenue(X_augmented)
+
+
+def discount_factor(horizon_days: int, annual_rate: float) -> float:
+    """Average discount over the horizon for revenue spread evenly across it."""
+    if annual_rate == 0:
+        return 1.0
+    months = max(1, round(horizon_days / 30.4375))
+    return float(np.mean([(1 + annual_rate) ** -((m + 0.5) / 12) for m in range(months)]))
