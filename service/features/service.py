@@ -13,7 +13,12 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from service.features.definitions import WINDOW_FEATURES, WindowFeature, order_counted_sql
+from service.features.definitions import (
+    FEATURE_FIELDS,
+    WINDOW_FEATURES,
+    WindowFeature,
+    order_counted_sql,
+)
 from service.vocabulary import CONSENT_CHANNELS
 
 
@@ -79,29 +84,30 @@ FEATURES_SQL = _features_sql("customer_id = ANY($1::text[])")
 FEATURES_SQL_ONE = _features_sql("customer_id = $1")
 
 
+# Fields the statement returns as they are, with the value of "nothing yet" (windows sum
+# to 0 without rows); the others are derived below.
+_DERIVED = frozenset({"recency_days", "tenure_days", "avg_days_between_orders", "consent"})
+_PASSED = tuple(
+    (feature.name, 0.0 if feature.kind == "money" else 0 if feature.kind == "count" else None)
+    for feature in FEATURE_FIELDS
+    if feature.name not in _DERIVED
+)
+
+
 def derive_features(row: asyncpg.Record | dict, as_of: datetime, as_of_day: date) -> dict:
-    """The feature row (the fields of `Features`, in order) from one row of FEATURES_SQL."""
-    features: dict[str, Any] = {
-        "customer_id": row["customer_id"],
-        "as_of": as_of,
-        "first_seen_at": row["first_seen_at"],
-        "first_order_at": row["first_order_at"],
-        "last_order_at": row["last_order_at"],
-        "recency_days": None,
-        "tenure_days": (as_of_day - row["first_seen_day"]).days,
-    }
-    for feature in WINDOW_FEATURES:
-        value = row[feature.name]
-        features[feature.name] = (0.0 if feature.is_money else 0) if value is None else value
-    orders_total = features["orders_total"]
+    """The feature row (the fields of `Features`; the schema orders them) from one row of
+    FEATURES_SQL."""
+    features: dict[str, Any] = {"customer_id": row["customer_id"], "as_of": as_of}
+    for name, nothing in _PASSED:
+        value = row[name]
+        features[name] = nothing if value is None else value
     last_day, first_day = row["last_order_day"], row["first_order_day"]
-    if last_day is not None:
-        features["recency_days"] = (as_of_day - last_day).days
-    features["aov"] = row["aov"]
+    orders_total = features["orders_total"]
+    features["recency_days"] = None if last_day is None else (as_of_day - last_day).days
+    features["tenure_days"] = (as_of_day - row["first_seen_day"]).days
     features["avg_days_between_orders"] = (
         (last_day - first_day).days / (orders_total - 1) if orders_total >= 2 else None
     )
-    features["last_csat"] = row["last_csat"]
     features["consent"] = {channel: row[f"consent_{channel}"] for channel in CONSENT_CHANNELS}
     return features
 

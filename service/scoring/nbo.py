@@ -88,21 +88,9 @@ async def next_best_offer(
     policy = nbo.settings
     window = max(history_window(policy, offers), timedelta(seconds=nbo.decision_ttl_seconds))
     rows = await conn.fetch(_HISTORY, customer_id, now - window, now)
-    latest = rows[0] if rows else None
-    by_id = {offer.offer_id: offer for offer in offers}
-    if latest is not None and (now - latest["decided_at"]).total_seconds() < (
-        nbo.decision_ttl_seconds
-    ):
-        # Reused, offer or not, so every customer has one decision per TTL whichever group
-        # they are in (uplift compares decisions) — unless its offer has since gone.
-        if latest["offer_id"] is None:
-            return None, latest["reason"]
-        if latest["offer_id"] in by_id:
-            offer = by_id[latest["offer_id"]]
-            body = _offer_body(
-                latest["decision_id"], offer, latest["propensity"], latest["expected_value"]
-            )
-            return body, "previous_decision"
+    reused = _reused_decision(rows[0] if rows else None, offers, nbo.decision_ttl_seconds, now)
+    if reused is not None:
+        return reused
     customer = CustomerContext(
         customer_id=customer_id,
         now=now,
@@ -116,7 +104,6 @@ async def next_best_offer(
     by_offer = dict(zip((o.offer_id for o in offers), propensities, strict=True))
     decision = decide(customer, offers, lambda o: by_offer[o.offer_id], policy, nbo.rng)
     decision_id = new_decision_id()
-    version = propensity_model.version
     decision = await record_decision(
         conn,
         customer_id,
@@ -124,11 +111,27 @@ async def next_best_offer(
         decision,
         now,
         policy,
-        model_version=version,
+        model_version=propensity_model.version,
         context=request_context,
     )
     if decision.offer is None:
         return None, decision.reason
-    return _offer_body(
-        decision_id, decision.offer, decision.propensity, decision.expected_value
-    ), decision.reason
+    body = _offer_body(decision_id, decision.offer, decision.propensity, decision.expected_value)
+    return body, decision.reason
+
+
+def _reused_decision(
+    latest: asyncpg.Record | None, offers: list[OfferSpec], ttl_seconds: float, now: datetime
+) -> tuple[dict | None, str] | None:
+    """The customer's decision younger than the TTL, offer or not, so every customer has one
+    decision per TTL whichever group they are in (uplift compares decisions); None when
+    there is none, or its offer has since gone."""
+    if latest is None or (now - latest["decided_at"]).total_seconds() >= ttl_seconds:
+        return None
+    if latest["offer_id"] is None:
+        return None, latest["reason"]
+    offer = next((o for o in offers if o.offer_id == latest["offer_id"]), None)
+    if offer is None:
+        return None
+    body = _offer_body(latest["decision_id"], offer, latest["propensity"], latest["expected_value"])
+    return body, "previous_decision"
