@@ -8,11 +8,8 @@ import logging
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 
 from service.access.service import KeyVerifier, ensure_key
 from service.config import Settings, get_settings
@@ -24,6 +21,7 @@ from service.events.validation import EventRules
 from service.features.router import router as features_router
 from service.modeling.registry import ensure_shipped
 from service.offers.router import router as offers_router
+from service.ops import errors
 from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
@@ -80,24 +78,6 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict]:
-    return [
-        {
-            "field": ".".join(str(p) for p in error["loc"]),
-            "error": error["msg"].removeprefix("Value error, "),
-        }
-        for error in exc.errors()
-    ]
-
-
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = _field_errors(exc)
-    summary = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
-    return JSONResponse(
-        status_code=422, content=jsonable_encoder({"detail": summary, "errors": errors})
-    )
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -108,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    errors.install(app)
     # Routers are matched in this order: the per-request read paths first.
     for router in (
         scoring_router,
