@@ -7,14 +7,13 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
-import asyncpg
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from service.access.service import KeyVerifier, ensure_key
+from service.access.service import KeyVerifier, RateLimiter, ensure_key
 from service.config import Settings, get_settings
 from service.customers.router import router as customers_router
-from service.db import asyncpg_dsn, create_engine, resolve_database_url
+from service.db import RequestPool, asyncpg_dsn, create_engine, resolve_database_url
 from service.events.router import router as events_router
 from service.events.schemas import EventBatch
 from service.events.validation import EventRules
@@ -22,6 +21,7 @@ from service.features.router import router as features_router
 from service.modeling.registry import ensure_shipped
 from service.offers.router import router as offers_router
 from service.ops import errors
+from service.ops.deadlines import DeadlineMiddleware
 from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
@@ -36,16 +36,18 @@ log = logging.getLogger("scorer")
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     url = resolve_database_url(settings)
-    app.state.engine = create_engine(url, pool_size=2)
+    deadlines = dict(
+        statement_seconds=settings.read_deadline_seconds,
+        lock_seconds=settings.db_lock_timeout_seconds,
+        connect_seconds=settings.db_connect_timeout_seconds,
+        acquire_seconds=settings.db_acquire_timeout_seconds,
+    )
+    app.state.engine = create_engine(url, pool_size=2, **deadlines)
     # Request handlers use a plain asyncpg pool sized for the expected concurrency:
     # SQLAlchemy's async checkout costs more than the whole feature query.
-    app.state.pool = await asyncpg.create_pool(
-        asyncpg_dsn(url),
-        min_size=settings.db_pool_size,
-        max_size=settings.db_pool_size,
-        reset=keep_session_state,
-    )
+    app.state.pool = await RequestPool.open(asyncpg_dsn(url), settings.db_pool_size, **deadlines)
     app.state.key_verifier = KeyVerifier()
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
     app.state.event_rules = EventRules.from_settings(settings)
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:
@@ -64,11 +66,6 @@ async def lifespan(app: FastAPI):
     await app.state.pool.close()
     await app.state.engine.dispose()
     log.info("stopped")
-
-
-async def keep_session_state(conn: asyncpg.Connection) -> None:
-    """Handlers leave no session state (no SET, LISTEN or session locks; advisory
-    locks are transaction-scoped), so the default reset query per release is waste."""
 
 
 def freeze_startup_objects() -> None:
@@ -99,6 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops_router,
     ):
         app.include_router(router)
+    app.add_middleware(
+        DeadlineMiddleware,
+        read_seconds=settings.read_deadline_seconds,
+        write_seconds=settings.write_deadline_seconds,
+        max_in_flight=settings.max_requests_in_flight,
+    )
     app.add_middleware(RequestContextMiddleware)
     app.openapi = lambda: _openapi(app)
     return app

@@ -81,6 +81,29 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     future_tolerance_seconds: int = 300
     db_pool_size: int = 16
+    # Deadlines and overload: no request waits longer than its deadline, and a worker sheds
+    # load it cannot serve in time instead of queueing it.
+    read_deadline_seconds: float = Field(
+        default=2.0, gt=0, description="Deadline of reads and scoring; also statement_timeout."
+    )
+    write_deadline_seconds: float = Field(
+        default=10.0, gt=0, description="Deadline of ingest and other writes."
+    )
+    db_acquire_timeout_seconds: float = Field(
+        default=1.0, gt=0, description="Longest wait for a free database connection."
+    )
+    db_lock_timeout_seconds: float = Field(
+        default=1.0, gt=0, description="Longest wait for a row or table lock (lock_timeout)."
+    )
+    db_connect_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="Longest wait to open a database connection."
+    )
+    max_requests_in_flight: int = Field(
+        default=64, ge=1, description="Per worker; past it requests get a fast 503."
+    )
+    rate_limit_per_second: float = Field(
+        default=0.0, ge=0, description="Default requests/s per API key and worker; 0: none."
+    )
     shutdown_timeout_seconds: int = 30
     model_poll_seconds: float = Field(default=2.0, description="Registry poll for hot reload.")
     churn: ChurnSettings = ChurnSettings()

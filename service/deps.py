@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
+from service.db import RequestPool
 from service.timefmt import Timestamp
 
 
@@ -26,7 +26,7 @@ async def get_connection(
         yield conn
 
 
-async def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> RequestPool:
     return request.app.state.pool
 
 
@@ -60,13 +60,20 @@ class ScopedBearer(HTTPBearer):
             )
         if not key.allows(self.scope):
             raise HTTPException(403, f"API key lacks the '{self.scope}' scope")
+        decision = request.app.state.rate_limiter.take(key)
+        if decision is not None and not decision.allowed:
+            raise HTTPException(
+                429,
+                f"rate limit of API key {key.prefix}… exceeded; retry after Retry-After seconds",
+                headers=decision.headers(),
+            )
         return key
 
 
 # Handlers hold a pooled connection only around their statements (`async with
 # pool.acquire()`), not for the whole request: it is back in the pool before the response
 # is serialized and sent, and no per-request exit stack is paid for a yield dependency.
-Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+Pool = Annotated[RequestPool, Depends(get_pool)]
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
 # The key of a route that reads features or scores.
 ScoresReader = Annotated[ApiKey, Depends(ScopedBearer("scores:read"))]

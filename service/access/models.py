@@ -1,6 +1,6 @@
 """API keys, stored only as SHA-256 hashes."""
 
-from sqlalchemy import ARRAY, Column, DateTime, Table, Text, func
+from sqlalchemy import ARRAY, Column, DateTime, Double, Table, Text, func
 
 from service.db import metadata
 
@@ -13,4 +13,6 @@ api_keys = Table(
     Column("scopes", ARRAY(Text), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
+    # Requests a second per worker; null: the default (SCORER_RATE_LIMIT_PER_SECOND).
+    Column("rate_limit_per_second", Double),
 )

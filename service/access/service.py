@@ -7,17 +7,19 @@ nothing to brute-force); verification is a primary-key lookup of the hash.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.access.models import api_keys
+from service.db import RequestPool
 
 SCOPES = ("events:write", "scores:read", "admin")
 KEY_PREFIX = "cs_"
@@ -38,6 +40,7 @@ class ApiKey:
     scopes: tuple[str, ...]
     created_at: datetime | None = None
     revoked_at: datetime | None = None
+    rate_limit_per_second: float | None = None  # None: the default limit
 
     def allows(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
@@ -50,12 +53,25 @@ def check_scopes(scopes: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(scopes))
 
 
-async def create_key(conn: AsyncConnection, name: str, scopes: list[str]) -> tuple[str, ApiKey]:
+async def create_key(
+    conn: AsyncConnection, name: str, scopes: list[str], rate_limit_per_second: float | None = None
+) -> tuple[str, ApiKey]:
+    if rate_limit_per_second is not None and rate_limit_per_second < 0:
+        raise ValueError("the rate limit must be >= 0 requests per second (0: unlimited)")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    record = ApiKey(name=name, prefix=display_prefix(key), scopes=check_scopes(scopes))
+    record = ApiKey(
+        name=name,
+        prefix=display_prefix(key),
+        scopes=check_scopes(scopes),
+        rate_limit_per_second=rate_limit_per_second,
+    )
     await conn.execute(
         insert(api_keys).values(
-            key_hash=hash_key(key), name=name, prefix=record.prefix, scopes=list(record.scopes)
+            key_hash=hash_key(key),
+            name=name,
+            prefix=record.prefix,
+            scopes=list(record.scopes),
+            rate_limit_per_second=rate_limit_per_second,
         )
     )
     return key, record
@@ -75,7 +91,12 @@ async def ensure_key(conn: AsyncConnection, key: str, name: str, scopes: list[st
 
 async def list_keys(conn: AsyncConnection) -> list[ApiKey]:
     rows = await conn.execute(select(api_keys).order_by(api_keys.c.created_at))
-    return [ApiKey(r.name, r.prefix, tuple(r.scopes), r.created_at, r.revoked_at) for r in rows]
+    return [
+        ApiKey(
+            r.name, r.prefix, tuple(r.scopes), r.created_at, r.revoked_at, r.rate_limit_per_second
+        )
+        for r in rows
+    ]
 
 
 async def revoke_key(conn: AsyncConnection, prefix_or_name: str) -> int:
@@ -91,28 +112,104 @@ async def revoke_key(conn: AsyncConnection, prefix_or_name: str) -> int:
     return result.rowcount
 
 
+_ACTIVE_KEY = """
+SELECT name, prefix, scopes, rate_limit_per_second FROM api_keys
+WHERE key_hash = $1 AND revoked_at IS NULL
+"""
+
+
 class KeyVerifier:
     """Looks keys up by hash, remembering answers briefly so reads cost no extra query.
 
-    A revoked key stops working within `ttl_seconds`.
+    A revoked key stops working within `ttl_seconds`. Known keys and unknown ones are
+    remembered apart: the unknown ones in a small LRU, so traffic with made-up keys can
+    evict only other made-up keys, never a real key's entry.
     """
 
-    def __init__(self, ttl_seconds: float = 5.0) -> None:
+    def __init__(self, ttl_seconds: float = 5.0, unknown_entries: int = 1024) -> None:
         self.ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self.unknown_entries = unknown_entries
+        self._known: dict[str, tuple[float, ApiKey]] = {}
+        self._unknown: OrderedDict[str, float] = OrderedDict()
 
-    async def verify(self, pool: asyncpg.Pool, key: str) -> ApiKey | None:
+    async def verify(self, pool: RequestPool, key: str) -> ApiKey | None:
         digest = hash_key(key)
         now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached and now - cached[0] < self.ttl:
-            return cached[1]
-        row = await pool.fetchrow(
-            "SELECT name, prefix, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-            digest,
+        known = self._known.get(digest)
+        if known and now - known[0] < self.ttl:
+            return known[1]
+        seen_unknown = self._unknown.get(digest)
+        if seen_unknown is not None and now - seen_unknown < self.ttl:
+            return None
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(_ACTIVE_KEY, digest)
+        if row is None:
+            self._known.pop(digest, None)
+            self._unknown[digest] = now
+            self._unknown.move_to_end(digest)
+            while len(self._unknown) > self.unknown_entries:
+                self._unknown.popitem(last=False)
+            return None
+        found = ApiKey(
+            row["name"],
+            row["prefix"],
+            tuple(row["scopes"]),
+            rate_limit_per_second=row["rate_limit_per_second"],
         )
-        found = ApiKey(row["name"], row["prefix"], tuple(row["scopes"])) if row else None
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (now, found)
+        self._known[digest] = (now, found)
         return found
+
+
+class RateLimiter:
+    """Per-key token buckets in this worker: `rate` requests a second, bursts of up to two
+    seconds' worth. A key's own limit overrides the default; 0 means none."""
+
+    BURST_SECONDS = 2.0
+
+    def __init__(self, default_rate: float) -> None:
+        self.default_rate = default_rate
+        self._buckets: dict[str, list[float]] = {}  # key prefix -> [tokens, last refill]
+
+    def rate_of(self, key: ApiKey) -> float:
+        return self.default_rate if key.rate_limit_per_second is None else key.rate_limit_per_second
+
+    def take(self, key: ApiKey) -> RateDecision | None:
+        """None when the key has no limit; else whether a request may pass now."""
+        rate = self.rate_of(key)
+        if rate <= 0:
+            return None
+        capacity = rate * self.BURST_SECONDS
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(key.prefix, [capacity, now])
+        bucket[0] = min(capacity, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        allowed = bucket[0] >= 1.0
+        if allowed:
+            bucket[0] -= 1.0
+        return RateDecision(
+            allowed=allowed,
+            limit=capacity,
+            remaining=int(bucket[0]),
+            retry_after=0.0 if allowed else (1.0 - bucket[0]) / rate,
+            reset=(capacity - bucket[0]) / rate,
+        )
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    limit: float
+    remaining: int
+    retry_after: float  # seconds until one request may pass
+    reset: float  # seconds until the bucket is full again
+
+    def headers(self) -> dict[str, str]:
+        """The IETF RateLimit header fields, and Retry-After when refused."""
+        headers = {
+            "RateLimit-Limit": str(int(self.limit)),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(math.ceil(self.reset)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return headers

@@ -19,8 +19,7 @@ async def get_profile(
     pool: Pool,
     _key: ScoresReader,
 ) -> dict:
-    async with pool.acquire() as conn:
-        profile = await read_profile(conn, customer_id)
+    profile = await pool.read(lambda conn: read_profile(conn, customer_id))
     if profile is None:
         raise HTTPException(404, f"customer {customer_id!r} is unknown")
     return profile

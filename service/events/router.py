@@ -76,7 +76,7 @@ async def ingest_events(
     outcome = None
     if staged:
         async with pool.acquire() as conn:
-            outcome = await store_events(conn, staged)
+            outcome = await store_events(conn, staged, settings.write_deadline_seconds)
     rejected.extend(outcome.rejected if outcome else [])
     rejected.sort(key=lambda r: r.index)
     accepted = outcome.accepted if outcome else 0

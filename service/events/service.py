@@ -50,11 +50,20 @@ FROM (SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest($1::text[]) AS 
 _EXISTING_EVENTS = "SELECT event_id, fingerprint FROM events WHERE event_id = ANY($1::text[])"
 
 
-async def store_events(conn: asyncpg.Connection, staged: list[StagedEvent]) -> IngestOutcome:
-    """Store what is new, count duplicates, reject conflicts; retried on a rare id race."""
+async def store_events(
+    conn: asyncpg.Connection, staged: list[StagedEvent], deadline_seconds: float | None = None
+) -> IngestOutcome:
+    """Store what is new, count duplicates, reject conflicts; retried on a rare id race.
+
+    `deadline_seconds` bounds every statement of the transaction (the API's connections
+    default to the shorter read deadline)."""
     for attempt in range(3):
         try:
             async with conn.transaction():
+                if deadline_seconds is not None:
+                    await conn.execute(
+                        f"SET LOCAL statement_timeout = {int(deadline_seconds * 1000)}"
+                    )
                 return await _store(conn, staged)
         except asyncpg.UniqueViolationError:
             # Another transaction stored the same event_id for another customer

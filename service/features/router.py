@@ -24,8 +24,7 @@ async def get_features(
     as_of: AsOf = None,
 ) -> dict:
     moment, day = resolve_as_of(as_of, request.app.state.settings.zone)
-    async with pool.acquire() as conn:
-        found = await read_features(conn, [customer_id], moment, day)
+    found = await pool.read(lambda conn: read_features(conn, [customer_id], moment, day))
     if customer_id not in found:
         raise HTTPException(404, f"customer {customer_id!r} has no events up to {day}")
     return found[customer_id]

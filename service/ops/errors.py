@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from service.db import CONNECTION_ERRORS, DatabaseUnavailable, DeadlineExceeded
 from service.ops.logs import request_id_var
 
 log = logging.getLogger("scorer.errors")
@@ -38,24 +39,6 @@ class ValidationErrorBody(ErrorBody):
     errors: list[FieldError]
 
 
-class DatabaseUnavailable(Exception):
-    """The database cannot answer now (down, restarting, out of connections)."""
-
-
-class DeadlineExceeded(Exception):
-    """The request's work did not finish within its deadline."""
-
-
-# Connection-level failures: the statement did not run, or its connection is gone.
-_UNAVAILABLE = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    OSError,  # refused or reset connections; TimeoutError is one too
-)
 # The server gave up on the statement: statement_timeout or lock_timeout.
 _TOO_SLOW = (asyncpg.exceptions.QueryCanceledError, asyncpg.exceptions.LockNotAvailableError)
 
@@ -69,9 +52,9 @@ def classify(error: BaseException) -> type[Exception] | None:
         if error.connection_invalidated:
             return DatabaseUnavailable
         error = error.orig.__cause__ or error.orig
-    if isinstance(error, _TOO_SLOW | TimeoutError):
+    if isinstance(error, (*_TOO_SLOW, TimeoutError)):
         return DeadlineExceeded
-    if isinstance(error, _UNAVAILABLE):
+    if isinstance(error, CONNECTION_ERRORS):
         return DatabaseUnavailable
     return None
 
@@ -129,6 +112,7 @@ def install(app: FastAPI) -> None:
     for driver_error in (
         asyncpg.PostgresError,
         asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
         OSError,
         sqlalchemy.exc.DBAPIError,
         sqlalchemy.exc.TimeoutError,

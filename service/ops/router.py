@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from service.db import head_revision
@@ -24,9 +25,15 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     database: bool
+    pool_exhausted: bool = Field(
+        description="A request waited in vain for a database connection in the last seconds."
+    )
     migrations: str | None
     migrations_head: str
     models: dict[str, str | None]
+
+
+READINESS_TIMEOUT_SECONDS = 1.0
 
 
 @router.get("/healthz", response_model=Health)
@@ -38,16 +45,20 @@ async def healthz() -> Health:
 async def readyz(request: Request):
     head = head_revision()
     try:
-        async with request.app.state.engine.connect() as conn:
-            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            async with request.app.state.engine.connect() as conn:
+                version = text("SELECT version_num FROM alembic_version")
+                current = (await conn.execute(version)).scalar()
         reachable = True
-    except Exception:  # any failure to reach or read the database means "not ready"
+    except Exception:  # any failure to reach or read the database in time: "not ready"
         current, reachable = None, False
     store = request.app.state.models
-    ready = reachable and current == head and store.ready
+    exhausted = request.app.state.pool.exhausted
+    ready = reachable and not exhausted and current == head and store.ready
     body = Readiness(
         status="ready" if ready else "not ready",
         database=reachable,
+        pool_exhausted=exhausted,
         migrations=current,
         migrations_head=head,
         models=store.current.versions if store.current else {},

@@ -15,18 +15,17 @@ router = APIRouter(prefix="/v1", tags=["scores"])
 
 async def _score(request: Request, pool, customer_id, as_of, explain, context) -> dict:
     state = request.app.state
+    models = state.models.current
+
+    def score(conn):
+        return score_customer(
+            conn, models, state.nbo, state.settings, customer_id, as_of, explain, context
+        )
+
+    # Safe to repeat: a decision is logged in its own transaction, so a lost connection
+    # leaves none behind.
     try:
-        async with pool.acquire() as conn:
-            return await score_customer(
-                conn,
-                state.models.current,
-                state.nbo,
-                state.settings,
-                customer_id,
-                as_of,
-                explain,
-                context,
-            )
+        return await pool.read(score)
     except ModelsUnavailable as error:
         raise HTTPException(503, str(error)) from None
 
