@@ -58,6 +58,8 @@ class LoadResult:
     duration: float  # seconds of the measured window
     latencies: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
+    # Latencies per status, for what was served apart from what was shed.
+    by_status: dict[int, list[float]] = field(default_factory=dict)
     io_errors: int = 0
     client_cpu: float = 0.0  # CPU seconds this process used during the measured window
 
@@ -107,14 +109,18 @@ class _ConnectionClosed(Exception):
     pass
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one full response; returns (status, server wants to close)."""
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool, float]:
+    """Read one full response; returns (status, server wants to close, Retry-After s)."""
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1."):
         raise _ConnectionClosed(f"bad status line {head[:40]!r}")
     status = int(head[9:12])
     lower = head.lower()
     close = b"\r\nconnection: close" in lower
+    retry_after = 0.0
+    at = lower.find(b"\r\nretry-after:")
+    if at >= 0:
+        retry_after = float(lower[at + 15 : lower.index(b"\r\n", at + 2)])
     idx = lower.find(b"\r\ncontent-length:")
     if idx >= 0:
         end = lower.index(b"\r\n", idx + 2)
@@ -131,7 +137,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     elif status not in (204, 304) and not 100 <= status < 200:
         await reader.read()  # body delimited by connection close
         close = True
-    return status, close
+    return status, close, retry_after
 
 
 async def _worker(
@@ -145,7 +151,9 @@ async def _worker(
     max_requests: int | None,
     latencies: list[float],
     statuses: Counter,
+    by_status: dict[int, list[float]],
     counters: dict[str, int],
+    honour_retry_after: bool,
 ) -> None:
     reader = writer = None
     i = offset
@@ -167,7 +175,7 @@ async def _worker(
                     reader, writer = await asyncio.open_connection(host, port)
                     t0 = perf()  # connection set-up is not part of the request latency
                 writer.write(request)
-                status, close = await _read_response(reader)
+                status, close, retry_after = await _read_response(reader)
             except (OSError, asyncio.IncompleteReadError, _ConnectionClosed, ValueError):
                 counters["io_errors"] += 1
                 if writer is not None:
@@ -179,9 +187,12 @@ async def _worker(
             if t0 >= measure_from and t1 <= stop_at:
                 latencies.append(t1 - t0)
                 statuses[status] += 1
+                by_status.setdefault(status, []).append(t1 - t0)
             if close:
                 writer.close()
                 reader = writer = None
+            if honour_retry_after and retry_after:
+                await asyncio.sleep(retry_after)  # as a well-behaved client waits when shed
     finally:
         if writer is not None:
             writer.close()
@@ -196,6 +207,7 @@ async def run_load(
     duration: float = 10.0,
     warmup: float = 2.0,
     max_requests: int | None = None,
+    honour_retry_after: bool = False,
 ) -> LoadResult:
     """Drive `requests` (cycled) over `connections` keep-alive connections.
 
@@ -209,6 +221,7 @@ async def run_load(
         raise ValueError("no requests to send")
     latencies: list[float] = []
     statuses: Counter = Counter()
+    by_status: dict[int, list[float]] = {}
     counters = {"sent": 0, "io_errors": 0}
     gc_was_enabled = gc.isenabled()
     gc.collect()
@@ -240,7 +253,9 @@ async def run_load(
                     max_requests,
                     latencies,
                     statuses,
+                    by_status,
                     counters,
+                    honour_retry_after,
                 )
                 for k in range(connections)
             )
@@ -258,6 +273,7 @@ async def run_load(
         duration=measured,
         latencies=latencies,
         statuses=statuses,
+        by_status=by_status,
         io_errors=counters["io_errors"],
         client_cpu=end_cpu - cpu_start,
     )
