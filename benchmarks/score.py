@@ -18,7 +18,9 @@
 Data: a fresh database `scorer_bench_<pid>` on `DATABASE_URL` (default
 postgresql://postgres@127.0.0.1:5432/test), loaded with
 `scorer simulate --customers N --days 365 --seed 7` (the simulated year ending
-today) and `scorer import`; dropped at the end unless `--keep-db`.
+today) and `scorer import`; dropped at the end unless `--keep-db`. The reads start right
+after the import, as on a server whose autovacuum has not run (the import analyses what it
+wrote; `--analyze` adds a VACUUM ANALYZE first, for comparison).
 
     .venv/bin/python benchmarks/score.py [--customers 20000] [--duration 15] [--with-offers]
 """
@@ -224,7 +226,8 @@ async def load_dataset(args: argparse.Namespace, db_url: str, datadir: Path, log
     )
     conn = await asyncpg.connect(asyncpg_url(db_url))
     try:
-        await conn.execute("VACUUM ANALYZE")
+        if args.analyze:
+            await conn.execute("VACUUM ANALYZE")
         data.known = [
             r["customer_id"]
             for r in await conn.fetch(
@@ -870,6 +873,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also create 3 offers and measure first and reused decisions",
     )
     p.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
+    p.add_argument(
+        "--analyze", action="store_true", help="VACUUM ANALYZE after the import, before reading"
+    )
     args = p.parse_args(argv)
     if args.customers < 100:
         p.error("--customers must be at least 100")
