@@ -1,8 +1,10 @@
-"""Shared fixtures: a database of our own per test run, and the real service over HTTP.
+"""Shared fixtures: a database of its own per test module, and the real service over HTTP.
 
 `DATABASE_URL` (a server we may create databases on) is used when set; otherwise
-the embedded PostgreSQL (pgserver). Each run creates `scorer_test_<random>` and
-drops it at the end, so runs never see each other's data.
+the embedded PostgreSQL (pgserver). Each test module that asks for `database_url`
+(or `server`, or `client`) gets a fresh, migrated `scorer_test_<random>`, dropped when
+the module is done, and a `scorer serve` of its own on it: modules never see each
+other's data, so they pass alone and in any order (pytest-randomly shuffles them).
 """
 
 from __future__ import annotations
@@ -84,8 +86,9 @@ def scorer(database_url: str, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
+    """This module's own migrated database."""
     with fresh_database() as url:
         yield url
 
@@ -155,14 +158,28 @@ def stop_server(server: Server) -> int:
     return server.process.wait(timeout=60)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory) -> Iterator[Server]:
+    """This module's own `scorer serve`, on this module's database."""
     running = start_server(database_url, tmp_path_factory.mktemp("server") / "server.log")
-    yield running
-    stop_server(running)
+    try:
+        yield running
+    finally:
+        try:
+            stop_server(running)
+        except subprocess.TimeoutExpired:
+            running.process.kill()  # never leave a server behind on the shared machine
+            raise
 
 
 @pytest.fixture
 def client(server: Server) -> Iterator[httpx.Client]:
     with server.client(server.admin_key) as http:
         yield http
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """Name pytest-randomly's seed at the end too: `-q` hides the header that shows it."""
+    if config.pluginmanager.hasplugin("randomly"):
+        seed = config.getoption("randomly_seed")
+        terminalreporter.write_line(f"pytest-randomly: same order again: --randomly-seed={seed}")

@@ -33,7 +33,16 @@ def test_metrics_expose_route_latency_and_ingest_counters(server, client):
 
 
 def test_metrics_expose_model_versions_and_prediction_distributions(client):
-    client.get("/v1/customers/ops-c1/scores")
+    order = {
+        "event_id": "ops-o1",
+        "customer_id": "ops-c2",
+        "type": "order_completed",
+        "occurred_at": "2026-01-05T10:00:00+00:00",
+        "order_id": "ops-1",
+        "amount": "25",
+    }
+    assert client.post("/v1/events", json={"events": [order]}).json()["accepted"] == 1
+    client.get("/v1/customers/ops-c2/scores")
     text = client.get("/metrics").text
     assert 'scorer_model_version_info{model="churn"' in text
     assert "scorer_churn_probability_bucket" in text

@@ -179,9 +179,10 @@ def test_next_best_offer_respects_consent_and_is_logged(server, client, email_of
         decisions.append((body["next_best_offer"], body["nbo_reason"]))
     offered = [d for d, _ in decisions if d]
     if offered:  # unless this customer is in the control group
-        # Other modules may have left offers in the shared catalog: only the channel the
-        # customer consented to may ever be used.
+        # This module's catalog holds the email offer alone; only the channel the customer
+        # consented to may ever be used.
         assert {d["channel"] for d in offered} == {"email"}
+        assert {d["offer_id"] for d in offered} == {email_offer["offer_id"]}
         # Repeated reads reuse the decision instead of logging new ones.
         assert len({d["decision_id"] for d in offered}) == 1
         logged = server.sql(
@@ -200,6 +201,7 @@ def test_next_best_offer_respects_consent_and_is_logged(server, client, email_of
 
 
 def test_activating_another_version_hot_reloads_without_failures(server, client, tmp_path):
+    post(client, [order("sc-reload", i, 200 - 20 * i, "40") for i in range(10)])
     current = client.get("/readyz").json()["models"]["churn"]
     copy = tmp_path / "churn" / "20990101-000000"
     shutil.copytree(MODELS_DIR / "churn" / current, copy)
@@ -213,7 +215,7 @@ def test_activating_another_version_hot_reloads_without_failures(server, client,
     def hammer():
         with server.client(server.admin_key) as http:
             while not stop.is_set():
-                response = http.get("/v1/customers/sc-a/scores")
+                response = http.get("/v1/customers/sc-reload/scores")
                 if response.status_code != 200:
                     failures.append(response.status_code)
                 else:
