@@ -10,6 +10,7 @@ other's data, so they pass alone and in any order (pytest-randomly shuffles them
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
@@ -36,16 +37,19 @@ SCORER = str(Path(sys.executable).with_name("scorer"))
 
 
 def _server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
+    return os.environ.get("DATABASE_URL") or _embedded_server_url()
+
+
+@functools.cache
+def _embedded_server_url() -> str:
+    """An embedded PostgreSQL of this run, stopped and deleted when the run ends."""
     import pgserver
 
     # pgserver stops its server at interpreter exit and logs it, after pytest has closed
     # the streams its handlers write to; its routine INFO lines are not test output.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    pgdata = Path(tempfile.gettempdir()) / "customer-scorer-test-pg"
-    pgdata.mkdir(exist_ok=True)
-    return pgserver.get_server(pgdata).get_uri()
+    pgdata = Path(tempfile.mkdtemp(prefix="customer-scorer-test-pg-"))
+    return pgserver.get_server(pgdata, cleanup_mode="delete").get_uri()
 
 
 def run_sql(url: str, query: str, *args, fetch: bool = True):

@@ -1,6 +1,6 @@
-"""A plain-Python reference model of event ingestion and the DESIGN §6 features.
+"""A plain-Python reference model of event ingestion and the features of docs/features.md.
 
-Written from the contract (DESIGN §4-§6), independently of `service.features`: no
+Written from the contract (docs/time.md, docs/features.md), independently of `service.features`: no
 SQL, no buckets, just the stored events replayed for every read. The property
 tests compare the real service against it.
 
@@ -180,7 +180,7 @@ class ReferenceModel:
         return sorted({e.customer_id for e in self.arrival})
 
     def features(self, customer_id: str, as_of: datetime) -> dict[str, Any] | None:
-        """The §6 vector (money as Decimal cents, times as aware datetimes), or None (404)."""
+        """The feature vector (money as Decimal cents, times as aware datetimes), or None (404)."""
         events = self.customer_events(customer_id)
         today = day_of(as_of)
         if not events:

@@ -1,4 +1,4 @@
-"""DESIGN §9: bearer keys with scopes, stored hashed, never logged in clear."""
+"""Access: bearer keys with scopes, stored hashed, never logged in clear."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ exact and equivalent re-sends, conflicts, second completions of an order, refund
 before and after their orders, partial/split/full/over refunds, engagement,
 consent and CSAT with ties, late and out-of-order events over ~60 days, random
 time-zone offsets) are POSTed in random batches; every POST's counters and, for
-every customer and several as_of instants, every DESIGN §6 feature must equal
+every customer and several as_of instants, every feature must equal
 what `tests/reference.py` computes. Then `scorer features recompute` must
 reproduce exactly the tables the online path maintained.
 """

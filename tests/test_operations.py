@@ -1,4 +1,4 @@
-"""DESIGN §10: health, readiness, metrics, request ids in JSON logs, graceful shutdown."""
+"""Operations: health, readiness, metrics, request ids in JSON logs, graceful shutdown."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DESIGN §7 scoring over HTTP with the shipped ONNX models."""
+"""Scoring over HTTP with the shipped ONNX models."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The RFM naming rule table covers exactly DESIGN §7's eleven segment names."""
+"""The RFM naming rule table covers exactly the eleven segment names of the contract."""
 
 from __future__ import annotations
 

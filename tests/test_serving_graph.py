@@ -25,7 +25,7 @@ def shipped(name: str) -> LoadedModel:
 
 
 def feature_rows(n: int, seed: int) -> np.ndarray:
-    """Plausible feature matrices: buyers and non-buyers, missing values where §6 has them."""
+    """Plausible feature matrices: buyers and non-buyers, missing values where allowed."""
     rng = np.random.default_rng(seed)
     X = rng.uniform(0, 30, (n, len(MODEL_FEATURES))).astype(np.float32)
     column = MODEL_FEATURES.index

@@ -202,7 +202,7 @@ def test_truth_has_a_row_per_customer_starting_at_first_seen(run: Run) -> None:
 
 
 def test_observed_truth_matches_what_the_events_say(run: Run) -> None:
-    """observed_* follow DESIGN §6: net of refunds, fully refunded orders don't count."""
+    """observed_* are net of refunds; fully refunded orders don't count."""
     amounts: dict[tuple[str, str], Decimal] = {}
     refunds: Counter = Counter()
     for event in _unique(run.events):
