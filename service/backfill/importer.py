@@ -15,6 +15,7 @@ from service.backfill.readers import Line, read_ndjson, read_orders_csv
 from service.events.schemas import Rejection
 from service.events.service import store_events
 from service.events.validation import EventRules
+from service.features.recompute import DERIVED_TABLES, analyze
 
 
 @dataclass
@@ -23,6 +24,34 @@ class ImportSummary:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    first_rejection: Rejection | None = None
+
+
+class RejectsFile:
+    """Rejected lines as JSON, one a line; the file is created by the first rejection, so it
+    exists only for an import that had some (a previous run's is removed at the start)."""
+
+    def __init__(self, path: Path, summary: ImportSummary) -> None:
+        self.path, self.summary, self._stream = path, summary, None
+        path.unlink(missing_ok=True)
+
+    def write(self, items: list[Rejection]) -> None:
+        if not items:
+            return
+        if self._stream is None:
+            self._stream = self.path.open("w")
+            self.summary.first_rejection = items[0]
+        self.summary.rejected += len(items)
+        for item in items:
+            record = {"line": item.index, "event_id": item.event_id, "error": item.error}
+            self._stream.write(json.dumps(record) + "\n")
+
+    def __enter__(self) -> RejectsFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._stream is not None:
+            self._stream.close()
 
 
 def lines_of(path: Path, stream: TextIO, rules: EventRules) -> Iterator[Line]:
@@ -39,21 +68,13 @@ async def import_file(
     batch_size: int = 5000,
     progress: Callable[[int], None] = lambda lines_read: None,
 ) -> ImportSummary:
-    """Load `path` in batches; every rejected line is written to `rejects_path` as JSON."""
+    """Load `path` in batches; rejected lines go to `rejects_path` (see `RejectsFile`), and
+    the tables written are analysed at the end."""
     summary = ImportSummary()
     with (
         path.open(encoding="utf-8", errors="surrogateescape", newline="") as stream,
-        rejects_path.open("w") as rejects,
+        RejectsFile(rejects_path, summary) as rejects,
     ):
-
-        def write_rejects(items: list[Rejection]) -> None:
-            summary.rejected += len(items)
-            for item in items:
-                rejects.write(
-                    json.dumps({"line": item.index, "event_id": item.event_id, "error": item.error})
-                    + "\n"
-                )
-
         batch: list[Line] = []
 
         async def flush() -> None:
@@ -71,7 +92,7 @@ async def import_file(
                 summary.accepted += stored.accepted
                 summary.duplicates += stored.duplicates
                 rejected.extend(stored.rejected)
-            write_rejects(sorted(rejected, key=lambda r: r.index))
+            rejects.write(sorted(rejected, key=lambda r: r.index))
             batch.clear()
             progress(summary.lines)
 
@@ -81,4 +102,6 @@ async def import_file(
             if len(batch) >= batch_size:
                 await flush()
         await flush()
+    if summary.accepted:
+        await analyze(conn, ("events", *DERIVED_TABLES))
     return summary

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from service.cli.common import fail, run_with_connection
-from service.config import get_settings
+from service.cli.common import UsageError, load_settings, run_with_connection
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -17,7 +16,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             try:
                 key, record = await keys.create_key(conn, args.name, args.scopes.split(","))
             except ValueError as error:
-                return fail(str(error))
+                raise UsageError(f"--scopes: {error}") from error
             print(key)
             print(
                 f"created {record.name} ({record.prefix}…) scopes={','.join(record.scopes)}; "
@@ -30,11 +29,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print(f"{item.prefix}…\t{item.name}\t{','.join(item.scopes)}\t{state}")
         else:
             count = await keys.revoke_key(conn, args.key)
+            if not count:
+                raise UsageError(
+                    f"no active key has the prefix or name {args.key!r} (see `scorer keys list`)"
+                )
             print(f"revoked {count} key(s)")
-            return 0 if count else 1
         return 0
 
-    return run_with_connection(get_settings(), work)
+    return run_with_connection(load_settings(), work)
 
 
 def add_commands(sub) -> None:

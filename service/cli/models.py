@@ -5,11 +5,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from service.cli.common import database_url, day_argument, fail, run_with_connection
-from service.config import Settings, get_settings
-from service.modeling.artifacts import MODEL_NAMES, MODELS_DIR
+from service.cli.common import (
+    AS_OF_HELP,
+    UsageError,
+    as_of_argument,
+    as_of_day,
+    database_url,
+    day_of,
+    load_settings,
+    positive_int,
+    run_with_connection,
+)
+from service.config import Settings
+from service.modeling.artifacts import MANIFEST_FILE, MODEL_NAMES
+
+if TYPE_CHECKING:
+    from service.training.pipeline import NotEnoughHistory
+
+TRAIN_HORIZON_FLAGS = {"churn": "--churn-horizon-days", "pcltv": "--pcltv-horizon-days"}
+BACKTEST_HORIZON_FLAGS = {"churn": "--horizon-days", "pcltv": "--horizon-days"}
+
+
+def trained_models_dir(settings: Settings) -> Path:
+    """Where `scorer train` writes: the shipped `models/` stay the untouched defaults."""
+    return settings.data_dir / "models"
 
 
 def _train_config(settings: Settings, args: argparse.Namespace, churn_days, pcltv_days, as_of):
@@ -37,21 +60,76 @@ def _log(prefix: str):
     return log
 
 
+def _outside_the_data(error: NotEnoughHistory, as_of_flag: str, needed: int) -> str:
+    first, last, as_of = error.first_day, error.last_day, error.as_of
+    if as_of > last:
+        return (
+            f"{as_of_flag} {as_of} is after the newest event day {last}: the horizons after "
+            f"it have no outcomes yet; give a day up to {last}"
+        )
+    earliest = first + timedelta(days=needed)
+    fix = (
+        f"give a day from {earliest} to {last}"
+        if earliest <= last
+        else f"load at least {needed} days of events (they span {first} to {last})"
+    )
+    return f"{as_of_flag} {as_of} is before the first event day {first}: nothing to learn; {fix}"
+
+
+def _longest_horizons(error: NotEnoughHistory, horizon_flags: dict[str, str]) -> dict[str, int]:
+    """Per flag, the longest horizon the history would fit (below 1: none does)."""
+    have, longest = error.history_days, {}
+    for model, (horizon, days) in error.needs.items():
+        flag = horizon_flags[model]
+        longest[flag] = min(longest.get(flag, have), have - (days - horizon))
+    return longest
+
+
+def history_problem(error: NotEnoughHistory, horizon_flags: dict[str, str], as_of_flag: str):
+    """What the data has, what the horizons need, and the flags that would make it fit."""
+    needed = max((days for _, days in error.needs.values()), default=0)
+    if not error.first_day <= error.as_of <= error.last_day:
+        return _outside_the_data(error, as_of_flag, needed)
+    earliest = error.first_day + timedelta(days=needed)
+    longest = _longest_horizons(error, horizon_flags)
+    fits = min(longest.values()) >= 1
+    fixes = [f"pass a later {as_of_flag} (from {earliest})"] if earliest <= error.last_day else []
+    if fits:
+        fixes.append(
+            "pass " + " and ".join(f"{f} {days}" for f, days in longest.items()) + " or less"
+        )
+    fixes.append(f"load at least {needed} days of events")
+    wanted = ", ".join(
+        f"{model} with a {horizon}-day horizon needs {days}"
+        for model, (horizon, days) in error.needs.items()
+    )
+    flags = " and ".join(dict.fromkeys(horizon_flags[m] for m in error.needs))
+    besides = ", ".join(f"{m} {days - h}" for m, (h, days) in error.needs.items())
+    return (
+        f"not enough history to train: the events from {error.first_day} to the as-of day "
+        f"{error.as_of} are {error.history_days} days; {wanted}; {', or '.join(fixes)}"
+        + ("" if fits else f" ({flags} cannot help: days needed besides the horizon: {besides})")
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from service.modeling import registry
-    from service.training.pipeline import train
+    from service.training.pipeline import NotEnoughHistory, train
 
-    settings = get_settings()
-    config = _train_config(
-        settings, args, args.churn_horizon_days, args.pcltv_horizon_days, args.as_of
-    )
-    models_dir = Path(args.models_dir) if args.models_dir else MODELS_DIR
+    settings = load_settings()
+    models_dir = Path(args.models_dir) if args.models_dir else trained_models_dir(settings)
 
     async def work(raw, conn) -> int:
+        day = await as_of_day(raw, args.as_of, settings.zone)
+        config = _train_config(
+            settings, args, args.churn_horizon_days, args.pcltv_horizon_days, day
+        )
         try:
             result = await train(raw, config, models_dir, _log("train"))
+        except NotEnoughHistory as error:
+            raise UsageError(history_problem(error, TRAIN_HORIZON_FLAGS, "--as-of")) from error
         except ValueError as error:
-            return fail(str(error))
+            raise UsageError(str(error)) from error
         for name, folder in result.folders.items():
             manifest = await registry.register(raw, folder)
             if not args.no_activate:
@@ -64,56 +142,90 @@ def cmd_train(args: argparse.Namespace) -> int:
     return run_with_connection(settings, work)
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def _require_artifact_folder(text: str) -> None:
+    if not (Path(text) / MANIFEST_FILE).is_file():
+        raise UsageError(
+            f"{text} is no model folder: it has no {MANIFEST_FILE} "
+            "(give a <name>/<version> folder as `scorer train` writes)"
+        )
+
+
+async def _register(raw, args: argparse.Namespace) -> int:
     from service.modeling import registry
 
-    async def work(raw, conn) -> int:
-        if args.models_command == "register":
-            manifest = await registry.register(raw, Path(args.folder))
-            if args.activate:
-                await registry.activate(raw, manifest.name, manifest.version)
-            print(f"registered {manifest.name} {manifest.version}")
-            return 0
-        if args.models_command == "activate":
-            try:
-                await registry.activate(raw, args.name, args.version)
-            except LookupError as error:
-                return fail(f"{error} (see `scorer models list`)")
-            print(f"activated {args.name} {args.version}")
-            return 0
-        await registry.ensure_shipped(raw)
-        for row in await registry.list_models(raw):
-            mark = "*" if row["active"] else " "
-            print(
-                f"{mark} {row['name']:<8} {row['version']}  registered {row['registered_at']:%F %T}"
-            )
-        return 0
+    folder = Path(args.folder)
+    try:
+        manifest = await registry.register(raw, folder)
+    except (ValueError, TypeError, KeyError) as error:
+        raise UsageError(f"{folder} holds no valid model artifact ({error})") from error
+    if args.activate:
+        await registry.activate(raw, manifest.name, manifest.version)
+    print(f"registered {manifest.name} {manifest.version}")
+    return 0
 
-    return run_with_connection(get_settings(), work)
+
+async def _activate(raw, args: argparse.Namespace) -> int:
+    from service.modeling import registry
+
+    try:
+        await registry.activate(raw, args.name, args.version)
+    except LookupError as error:
+        raise UsageError(f"{error} (see `scorer models list`)") from error
+    print(f"activated {args.name} {args.version}")
+    return 0
+
+
+async def _list(raw, args: argparse.Namespace) -> int:
+    from service.modeling import registry
+
+    await registry.ensure_shipped(raw)
+    for row in await registry.list_models(raw):
+        mark = "*" if row["active"] else " "
+        print(f"{mark} {row['name']:<8} {row['version']}  registered {row['registered_at']:%F %T}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    command = {"register": _register, "activate": _activate, "list": _list}[args.models_command]
+    if args.models_command == "register":
+        _require_artifact_folder(args.folder)
+    return run_with_connection(load_settings(), lambda raw, conn: command(raw, args))
+
+
+def _truth(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise UsageError(
+            f"--truth {path}: no such file (give the .truth.csv that `scorer simulate` writes)"
+        )
+    return path
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from service.modeling.registry import ensure_shipped
     from service.scoring.store import ModelStore
-    from service.training.dataset import data_span
     from service.training.evaluate import predict_at, side_by_side, truth_outcomes
 
-    settings = get_settings()
+    settings = load_settings()
+    truth = _truth(args.truth)
 
     async def work(raw, conn) -> int:
+        day = await as_of_day(raw, args.as_of, settings.zone)
+        known = "SELECT EXISTS (SELECT 1 FROM customers WHERE first_seen_day <= $1)"
+        if not await raw.fetchval(known, day):
+            raise UsageError(f"no customer is known as of {day}: give a later --as-of")
         await ensure_shipped(raw)
         store = ModelStore(settings.pcltv.tiers())
         await store.refresh(raw)
         models = store.current
-        day = args.as_of or (await data_span(raw))[1]
         pcltv_days, churn_days = models.horizon("pcltv"), models.horizon("churn")
         predictions = await predict_at(raw, models, day, pcltv_days)
         try:
-            churned, spend = truth_outcomes(
-                Path(args.truth), predictions.customer_ids, churn_days, pcltv_days
-            )
+            churned, spend = truth_outcomes(truth, predictions.customer_ids, churn_days, pcltv_days)
+        except KeyError as error:
+            raise UsageError(f"--truth {truth} has no {error} column: not a truth file") from error
         except ValueError as error:
-            return fail(str(error))
+            raise UsageError(str(error)) from error
         report = side_by_side(predictions, churned, spend)
         report.update(
             as_of=str(day), customers=len(predictions.customer_ids), model_versions=models.versions
@@ -132,12 +244,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from service.db import asyncpg_dsn
     from service.events.validation import EventRules
     from service.training import backtest
+    from service.training.pipeline import NotEnoughHistory
 
-    settings = get_settings()
+    settings = load_settings()
     path = Path(args.transactions)
     if not path.is_file():
-        return fail(f"no such file {path}")
-    config = _train_config(settings, args, args.horizon_days, args.horizon_days, args.cutoff)
+        raise UsageError(
+            f"--transactions {path}: no such file (give a CSV of customer_id,date,amount)"
+        )
+    cutoff = day_of(args.cutoff, settings.zone)
+    config = _train_config(settings, args, args.horizon_days, args.horizon_days, cutoff)
     log = _log("backtest")
     server = database_url(settings)
 
@@ -152,8 +268,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     url = backtest.scratch_database(server)
     try:
         report = asyncio.run(main(url))
+    except NotEnoughHistory as error:
+        raise UsageError(history_problem(error, BACKTEST_HORIZON_FLAGS, "--cutoff")) from error
     except ValueError as error:
-        return fail(str(error))
+        raise UsageError(str(error)) from error
     finally:
         backtest.drop_database(server, url)
     text = backtest.markdown(report)
@@ -168,14 +286,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def add_commands(sub) -> None:
     train = sub.add_parser("train", help="train, export and register churn/pCLTV/segment models")
     train.add_argument(
-        "--as-of", type=day_argument, help="last day of data to use (default: newest event day)"
+        "--as-of", type=as_of_argument, help=f"last day of data to use: {AS_OF_HELP}"
     )
-    train.add_argument("--churn-horizon-days", type=int, help="SCORER_CHURN_HORIZON_DAYS (90)")
-    train.add_argument("--pcltv-horizon-days", type=int, help="SCORER_PCLTV_HORIZON_DAYS (365)")
+    train.add_argument(
+        "--churn-horizon-days", type=positive_int, help="SCORER_CHURN_HORIZON_DAYS (90)"
+    )
+    train.add_argument(
+        "--pcltv-horizon-days", type=positive_int, help="SCORER_PCLTV_HORIZON_DAYS (365)"
+    )
     train.add_argument("--margin", type=float, help="SCORER_PCLTV_MARGIN (1.0)")
     train.add_argument("--discount-rate", type=float, help="SCORER_PCLTV_DISCOUNT_RATE (0)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--models-dir", help="where artifacts go (default: models/)")
+    train.add_argument("--models-dir", help="where artifacts go (default: SCORER_DATA_DIR/models)")
     train.add_argument("--no-activate", action="store_true", help="register without activating")
     train.set_defaults(func=cmd_train)
 
@@ -183,7 +305,7 @@ def add_commands(sub) -> None:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     models_sub.add_parser("list", help="registered versions (* = active)")
     register = models_sub.add_parser("register", help="register an artifact folder")
-    register.add_argument("folder", help="models/<name>/<version>")
+    register.add_argument("folder", help="<models dir>/<name>/<version>")
     register.add_argument("--activate", action="store_true")
     activate = models_sub.add_parser("activate", help="make a version active (hot reload)")
     activate.add_argument("name", choices=MODEL_NAMES)
@@ -194,17 +316,18 @@ def add_commands(sub) -> None:
         "evaluate", help="metrics of the active models against a simulator truth file"
     )
     evaluate.add_argument("--truth", required=True, help="the .truth.csv of `scorer simulate`")
-    evaluate.add_argument(
-        "--as-of", type=day_argument, help="day to predict from (default: newest event day)"
-    )
+    evaluate.add_argument("--as-of", type=as_of_argument, help=f"day to predict from: {AS_OF_HELP}")
     evaluate.set_defaults(func=cmd_evaluate)
 
     backtest = sub.add_parser("backtest", help="train before a cutoff, score the horizon after it")
     backtest.add_argument("--transactions", required=True, help="CSV: customer_id,date,amount")
     backtest.add_argument(
-        "--cutoff", required=True, type=day_argument, help="YYYY-MM-DD: last day the models see"
+        "--cutoff",
+        required=True,
+        type=as_of_argument,
+        help="last day the models see: a day or an RFC 3339 timestamp with offset",
     )
-    backtest.add_argument("--horizon-days", type=int, default=90)
+    backtest.add_argument("--horizon-days", type=positive_int, default=90)
     backtest.add_argument("--seed", type=int, default=0)
     backtest.add_argument("--out", help="report path (default: FILE.backtest.json, and .md)")
     backtest.set_defaults(func=cmd_backtest)

@@ -7,8 +7,15 @@ import sys
 import time
 from datetime import datetime
 
-from service.cli.common import database_url, fail, run_with_connection
-from service.config import get_settings
+from service.cli.common import (
+    AS_OF_HELP,
+    UsageError,
+    as_of_argument,
+    as_of_day,
+    database_url,
+    load_settings,
+    run_with_connection,
+)
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
@@ -16,38 +23,37 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from service.db import asyncpg_dsn
-    from service.features.service import resolve_as_of
     from service.modeling.registry import ensure_shipped
     from service.scoring.batch import READ_AHEAD, rescore
     from service.scoring.store import ModelStore
 
-    settings = get_settings()
-    try:
-        as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
-    except ValueError:
-        return fail(f"--as-of {args.as_of!r} is not an RFC 3339 timestamp")
-    if as_of is not None and as_of.tzinfo is None:
-        return fail("--as-of needs a UTC offset, e.g. 2026-01-31T00:00:00Z")
-    moment, day = resolve_as_of(as_of, settings.zone)
+    settings = load_settings()
+    url = database_url(settings)
 
     async def work(raw, conn) -> int:
+        day = await as_of_day(raw, args.as_of, settings.zone)
+        # The features' `as_of` field: the timestamp given, else the start of the day.
+        moment = args.as_of if isinstance(args.as_of, datetime) else None
+        moment = moment or datetime(day.year, day.month, day.day, tzinfo=settings.zone)
         store = ModelStore(settings.pcltv.tiers())
         await ensure_shipped(raw)
         await store.refresh(raw)
         if not store.ready:
-            return fail("no active models: register and activate them with `scorer models`")
+            raise UsageError("no active models: register and activate them with `scorer models`")
         started = time.perf_counter()
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(database_url(settings)), min_size=READ_AHEAD + 1, max_size=READ_AHEAD + 1
+            asyncpg_dsn(url), min_size=READ_AHEAD + 1, max_size=READ_AHEAD + 1
         )
         try:
-            with tqdm(desc="rescore", unit="customer", file=sys.stderr) as bar:
+            one = args.customer is not None
+            with tqdm(desc="rescore", unit="customer", file=sys.stderr, disable=one) as bar:
                 count = await rescore(pool, store.current, moment, day, args.customer, bar.update)
         finally:
             await pool.close()
         seconds = time.perf_counter() - started
         print(
-            f"rescored {count} customer(s) in {seconds:.2f} s ({count / max(seconds, 1e-9):,.0f}/s)"
+            f"rescored {count} customer(s) in {seconds:.2f} s "
+            f"({count / max(seconds, 1e-9):,.0f}/s) as of {day}"
         )
         return 0
 
@@ -59,5 +65,5 @@ def add_commands(sub) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every known customer")
     which.add_argument("--customer", help="only this customer")
-    parser.add_argument("--as-of", help="RFC 3339 with offset (default now)")
+    parser.add_argument("--as-of", type=as_of_argument, help=AS_OF_HELP)
     parser.set_defaults(func=cmd_rescore)

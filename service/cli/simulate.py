@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from service.cli.common import day_argument
+from service.cli.common import day_argument, fail
 from service.simulation.config import DEFAULT_HORIZONS, DEFAULT_START, SimulationConfig
 from service.simulation.simulator import simulate
 
@@ -85,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
             refund_rate=args.refund_rate,
         )
     except ValueError as error:
-        print(f"scorer simulate: {error}", file=sys.stderr)
-        return 2
+        return fail(str(error))
     summary = simulate(config, args.out, args.truth, progress=not args.quiet)
     print(summary.line())
     return 0

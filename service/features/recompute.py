@@ -20,7 +20,7 @@ from service.features.definitions import (
 )
 from service.features.upkeep import ADD_FACTS, FACT_TYPES, facts_of
 
-_TABLES = ("customer_daily", "orders", "customer_facts", "customers")
+DERIVED_TABLES = ("customer_daily", "orders", "customer_facts", "customers")
 
 _REBUILD_ORDERS = """
 INSERT INTO orders (customer_id, order_id, amount, occurred_at, day, event_id, refunded)
@@ -86,7 +86,7 @@ FROM events WHERE customer_id = ANY($1::text[]) AND type = ANY($2::text[])
 async def recompute_customers(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> None:
     ids = list(customer_ids)
     async with conn.transaction():
-        for table in _TABLES:
+        for table in DERIVED_TABLES:
             await conn.execute(f"DELETE FROM {table} WHERE customer_id = ANY($1::text[])", ids)
         await conn.execute(_REBUILD_ORDERS, ids)
         await conn.execute(_REBUILD_BUCKETS, ids)
@@ -108,22 +108,35 @@ async def recompute_customers(conn: asyncpg.Connection, customer_ids: Sequence[s
             await conn.execute(ADD_FACTS, *(list(column) for column in zip(*facts, strict=True)))
 
 
+async def analyze(conn: asyncpg.Connection, tables: Sequence[str]) -> None:
+    """Fresh planner statistics after a bulk write: autovacuum may be off or behind, and
+    without statistics the planner misjudges every feature read (JIT on point reads)."""
+    await conn.execute(f"ANALYZE {', '.join(tables)}")
+
+
+async def _customers_with_events(conn: asyncpg.Connection, customer_id: str | None) -> list[str]:
+    if customer_id is None:
+        rows = await conn.fetch("SELECT DISTINCT customer_id FROM events ORDER BY 1")
+        return [row["customer_id"] for row in rows]
+    found = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE customer_id = $1)", customer_id
+    )
+    return [customer_id] if found else []
+
+
 async def recompute(
     conn: asyncpg.Connection,
     customer_id: str | None = None,
     chunk_size: int = 2000,
     progress: Callable[[int], None] = lambda done: None,
 ) -> int:
-    """Rebuild one customer, or every customer in the event log chunk by chunk."""
-    if customer_id is not None:
-        await recompute_customers(conn, [customer_id])
-        return 1
-    ids = [
-        r["customer_id"]
-        for r in await conn.fetch("SELECT DISTINCT customer_id FROM events ORDER BY 1")
-    ]
+    """Rebuild one customer, or every customer in the event log chunk by chunk (then the
+    tables are analysed); returns how many customers had events to rebuild from."""
+    ids = await _customers_with_events(conn, customer_id)
     for start in range(0, len(ids), chunk_size):
         chunk = ids[start : start + chunk_size]
         await recompute_customers(conn, chunk)
         progress(len(chunk))
+    if customer_id is None:
+        await analyze(conn, DERIVED_TABLES)
     return len(ids)

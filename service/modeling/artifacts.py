@@ -16,6 +16,8 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+# The shipped default models, read-only: `scorer train` writes under SCORER_DATA_DIR/models,
+# so a fresh database activates these, not whatever was last trained on this machine.
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 MODEL_NAMES = ("churn", "pcltv", "segment", "nbo")
 LIBRARIES = ("lightgbm", "scikit-learn", "onnx", "onnxruntime", "onnxmltools", "skl2onnx")
@@ -63,7 +65,7 @@ class Artifact:
     graph: bytes
     explainer: str | None = None
 
-    def save(self, models_dir: Path = MODELS_DIR) -> Path:
+    def save(self, models_dir: Path) -> Path:
         """Writes `models_dir/<name>/<version>/`, recording the graph's sha256."""
         folder = models_dir / self.manifest.name / self.manifest.version
         folder.mkdir(parents=True, exist_ok=False)

@@ -1,7 +1,8 @@
 """The model registry in PostgreSQL: every registered version, which one is active.
 
 Model bytes live in the registry too, so every worker on every host loads exactly
-the same artifact; `models/` on disk is where training writes and what ships.
+the same artifact. On disk, `models/` holds what ships (registered by `ensure_shipped`);
+`scorer train` writes elsewhere (SCORER_DATA_DIR/models) and registers what it trained.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ async def list_models(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 
 async def ensure_shipped(conn: asyncpg.Connection, models_dir: Path = MODELS_DIR) -> None:
-    """Register the versions on disk; activate the newest where none is active yet."""
+    """Register the shipped versions; activate the newest where none is active yet."""
     active = await active_versions(conn)
     for name, versions in shipped_versions(models_dir).items():
         for version in versions:

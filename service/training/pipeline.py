@@ -73,21 +73,54 @@ async def _stack(snapshots: Snapshots, conn, cutoffs: list[date], horizon: int):
     return X, orders, revenue
 
 
-def _usable(cutoffs: list[date], first_day: date, minimum: int) -> list[date]:
-    usable = [c for c in cutoffs if c >= first_day + timedelta(days=30)]
-    if len(usable) < minimum:
-        raise ValueError(
-            f"not enough history: need {minimum} cutoffs 30 days after {first_day}, "
-            f"have {len(usable)} of {[str(c) for c in cutoffs]}"
+# A cutoff needs this many days of events before it: earlier, too few customers have any.
+WARM_UP_DAYS = 30
+# Churn trains, calibrates and evaluates on different cutoffs; pCLTV trains and evaluates.
+CUTOFFS_NEEDED = {"churn": 3, "pcltv": 2}
+
+
+class NotEnoughHistory(ValueError):
+    """The events up to the as-of day are too short for some horizon (or there are none, or
+    the as-of day is after the newest event day: its horizons have no outcomes yet).
+
+    `needs` maps each model short of history to (its horizon, the days of events it needs
+    up to the as-of day); a horizon of `history_days - (needed - horizon)` or less would fit.
+    """
+
+    def __init__(self, first_day: date, last_day: date, as_of: date, needs: dict) -> None:
+        self.first_day, self.last_day, self.as_of, self.needs = first_day, last_day, as_of, needs
+        self.history_days = (as_of - first_day).days
+        wanted = ", ".join(f"{m} ({h}-day horizon) {n}" for m, (h, n) in needs.items())
+        super().__init__(
+            f"not enough history as of {as_of}: the events span {first_day} to {last_day}"
+            + (f"; days of events needed: {wanted}" if needs else "")
         )
-    return usable
+
+
+def history_needed(horizon_days: int, cutoffs: int, config: TrainConfig) -> int:
+    """Days from the first event day to the as-of day for `cutoffs` usable cutoffs."""
+    return horizon_days + config.cutoff_step_days * (cutoffs - 1) + WARM_UP_DAYS
+
+
+def require_history(config: TrainConfig, first_day: date, last_day: date, as_of: date) -> None:
+    horizons = {"churn": config.churn_horizon_days, "pcltv": config.pcltv_horizon_days}
+    needs = {
+        model: (horizon, history_needed(horizon, CUTOFFS_NEEDED[model], config))
+        for model, horizon in horizons.items()
+    }
+    short = {m: need for m, need in needs.items() if need[1] > (as_of - first_day).days}
+    if short or as_of > last_day:
+        raise NotEnoughHistory(first_day, last_day, as_of, short)
+
+
+def _usable(cutoffs: list[date], first_day: date) -> list[date]:
+    return [c for c in cutoffs if c >= first_day + timedelta(days=WARM_UP_DAYS)]
 
 
 async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day, as_of, log):
     cutoffs = _usable(
         cutoffs_for(as_of, config.churn_horizon_days, config.cutoffs, config.cutoff_step_days),
         first_day,
-        3,
     )
     horizon = config.churn_horizon_days
     X_eval, o_eval, _ = await _stack(snapshots, conn, cutoffs[:1], horizon)
@@ -129,7 +162,7 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
 async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day, as_of, log):
     horizon = config.pcltv_horizon_days
     cutoffs = _usable(
-        cutoffs_for(as_of, horizon, config.cutoffs, config.cutoff_step_days), first_day, 2
+        cutoffs_for(as_of, horizon, config.cutoffs, config.cutoff_step_days), first_day
     )
     X_eval, _, r_eval = await _stack(snapshots, conn, cutoffs[:1], horizon)
     X_train, _, r_train = await _stack(snapshots, conn, cutoffs[1:], horizon)
@@ -230,6 +263,7 @@ async def train(
 ) -> TrainResult:
     first_day, last_day = await data_span(conn)
     as_of = config.as_of or last_day
+    require_history(config, first_day, last_day, as_of)
     snapshots = Snapshots(conn, log)
     version = new_version()
     result = TrainResult()
