@@ -63,8 +63,8 @@ COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app/service ./service
 COPY pyproject.toml ./
 COPY migrations/ ./migrations/
-# Writable by the service user: `scorer train` / `scorer models activate` write here.
-COPY --chown=10001:10001 models/ ./models/
+# The shipped default models, read-only: `scorer train` writes under SCORER_DATA_DIR/models.
+COPY models/ ./models/
 
 USER 10001:10001
 

@@ -12,7 +12,7 @@
     decisions of the hour are reused.
 (b) `scorer rescore --all`: the rate it prints itself and the rate over the
     whole command's wall clock (process start, model loading included), over
-    several runs on consecutive days (`--as-of` now - 2 days, now - 1 day, now),
+    several runs on consecutive days (`--as-of` the days before the newest event day, and that day),
     as a nightly job would run.
 
 Data: a fresh database `scorer_bench_<pid>` on `DATABASE_URL` (default
@@ -261,7 +261,7 @@ class RescoreRound:
 
 
 async def bench_rescore(db_url: str, rounds: int, logdir: Path) -> list[RescoreRound]:
-    """`scorer rescore --all` once per day for the last `rounds` days, ending with now."""
+    """`scorer rescore --all` once per day for the last `rounds` days, ending with the newest event day."""
     now = datetime.now(UTC).replace(microsecond=0)
     out: list[RescoreRound] = []
     conn = await asyncpg.connect(asyncpg_url(db_url))

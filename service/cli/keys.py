@@ -13,8 +13,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     async def work(raw, conn) -> int:
         if args.keys_command == "create":
+            if args.rate_limit is not None and args.rate_limit < 0:
+                raise UsageError("--rate-limit: give requests per second, 0 or more (0: none)")
             try:
-                key, record = await keys.create_key(conn, args.name, args.scopes.split(","))
+                key, record = await keys.create_key(
+                    conn, args.name, args.scopes.split(","), args.rate_limit
+                )
             except ValueError as error:
                 raise UsageError(f"--scopes: {error}") from error
             print(key)
@@ -26,7 +30,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
         elif args.keys_command == "list":
             for item in await keys.list_keys(conn):
                 state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
-                print(f"{item.prefix}…\t{item.name}\t{','.join(item.scopes)}\t{state}")
+                limit = _limit(item.rate_limit_per_second)
+                print(f"{item.prefix}…\t{item.name}\t{','.join(item.scopes)}\t{limit}\t{state}")
         else:
             count = await keys.revoke_key(conn, args.key)
             if not count:
@@ -39,6 +44,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return run_with_connection(load_settings(), work)
 
 
+def _limit(rate: float | None) -> str:
+    if rate is None:
+        return "default rate limit"
+    return "no rate limit" if rate == 0 else f"{rate:g}/s"
+
+
 def add_commands(sub) -> None:
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -46,6 +57,12 @@ def add_commands(sub) -> None:
     create.add_argument("--name", required=True)
     create.add_argument(
         "--scopes", default="scores:read", help="comma list of events:write, scores:read, admin"
+    )
+    create.add_argument(
+        "--rate-limit",
+        type=float,
+        help="requests per second per worker for this key (0: none; default: "
+        "SCORER_RATE_LIMIT_PER_SECOND)",
     )
     keys_sub.add_parser("list", help="list keys (prefixes only)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by prefix or name")

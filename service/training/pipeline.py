@@ -17,7 +17,7 @@ import asyncpg
 import numpy as np
 
 from service.features.vector import MODEL_FEATURES, feature_matrix
-from service.modeling.artifacts import MODELS_DIR, Artifact, Manifest, new_version
+from service.modeling.artifacts import Artifact, Manifest, new_version
 from service.modeling.pcltv import FEATURES as PCLTV_FEATURES
 from service.modeling.rfm import RFM_COLUMNS, RFM_FEATURES
 from service.modeling.runtime import LoadedModel
@@ -258,7 +258,7 @@ async def train_nbo(conn, segmentation: Artifact, as_of: date, seed: int, log: L
 async def train(
     conn: asyncpg.Connection,
     config: TrainConfig,
-    models_dir: Path = MODELS_DIR,
+    models_dir: Path,
     log: Log = print,
 ) -> TrainResult:
     first_day, last_day = await data_span(conn)

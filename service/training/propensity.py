@@ -198,7 +198,7 @@ def train_propensity(
 ) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """Fit, calibrate, export and parity-check; returns the graph and the manifest fields.
 
-    `Artifact(Manifest(version=new_version(), **fields), graph.SerializeToString()).save()`.
+    `Artifact(Manifest(version=new_version(), **fields), graph.SerializeToString()).save(folder)`.
     Raises ValueError when the history is too thin for a model (then use `priors_only`).
     """
     fit = fit_propensity(rows, seed, min_impressions=min_impressions, min_rows=min_rows)
