@@ -143,18 +143,27 @@ def start_server(database_url: str, log_path: Path, **env: str) -> Server:
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    try:
+        wait_ready(url, process, log_path)
+    except RuntimeError:
+        process.kill()
+        raise
+    return Server(url, key, database_url, process, log_path)
+
+
+def wait_ready(url: str, process: subprocess.Popen, log_path: Path, seconds: float = 60) -> None:
+    """Until `url` answers /readyz with 200; fails with the log if the process exits first."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return Server(url, key, database_url, process, log_path)
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"server not ready in 60 s:\n{log_path.read_text()}")
+    raise RuntimeError(f"server not ready in {seconds:.0f} s:\n{log_path.read_text()}")
 
 
 def stop_server(server: Server) -> int:

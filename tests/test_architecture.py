@@ -8,12 +8,11 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_ready
 
 TRAINING_TOOL_CHAIN = ("sklearn", "skl2onnx", "onnxmltools")
 
@@ -62,7 +61,7 @@ def test_server_never_loads_the_training_tool_chain(database_url, tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, process, log)
+        wait_ready(base, process, log)
         headers = {"Authorization": f"Bearer {key}"}
         event = {
             "event_id": "arch-1",
@@ -86,17 +85,3 @@ def test_server_never_loads_the_training_tool_chain(database_url, tmp_path):
     loaded = set(report[-1].split()[1:])
     assert "onnxruntime" in loaded and "service" in loaded
     assert not loaded & set(TRAINING_TOOL_CHAIN), sorted(loaded & set(TRAINING_TOOL_CHAIN))
-
-
-def _wait_ready(base: str, process: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server not ready in 60 s:\n{log.read_text()}")

@@ -13,17 +13,15 @@ import re
 import shlex
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import SCORER, free_port, fresh_database, run_sql
+from tests.conftest import SCORER, free_port, fresh_database, run_sql, wait_ready
 
 ERROR_LINE = re.compile(r"^(error|scorer( [\w-]+)*: error): \S")
 
@@ -224,13 +222,7 @@ def test_demo_stops_its_embedded_postgres(tmp_path: Path):
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and demo.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
+    wait_ready(f"http://127.0.0.1:{port}", demo, log, seconds=300)
     assert _embedded_running(tmp_path / "data"), log.read_text()[-3000:]
     demo.send_signal(signal.SIGTERM)
     demo.wait(timeout=120)
