@@ -59,7 +59,13 @@ class ScopedBearer(HTTPBearer):
                 401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
             )
         if not key.allows(self.scope):
-            raise HTTPException(403, f"API key lacks the '{self.scope}' scope")
+            raise HTTPException(
+                403,
+                f"API key lacks the '{self.scope}' scope",
+                headers={
+                    "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'
+                },
+            )
         decision = request.app.state.rate_limiter.take(key)
         if decision is not None and not decision.allowed:
             raise HTTPException(
