@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPBearer
+from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
@@ -83,6 +84,16 @@ Pool = Annotated[RequestPool, Depends(get_pool)]
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
 # The key of a route that reads features or scores.
 ScoresReader = Annotated[ApiKey, Depends(ScopedBearer("scores:read"))]
+
+
+def _query_boolean(value: object) -> object:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value
+
+
+# FastAPI would also take 1/0, yes/no and on/off; the schema (boolean) says true or false.
+QueryBool = Annotated[bool, BeforeValidator(_query_boolean)]
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 AsOf = Annotated[

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from fastapi.exceptions import RequestValidationError
 
-from service.deps import Connection, ScopedBearer
+from service.deps import Connection, QueryBool, ScopedBearer
 from service.offers import service
 from service.offers.schemas import Offer, OfferCreate, OfferList, OfferReplace
 from service.ops.responses import error_responses
@@ -58,7 +57,7 @@ async def create_offer(body: OfferCreate, conn: Connection) -> dict:
 async def list_offers(
     conn: Connection,
     active: Annotated[
-        bool | None,
+        QueryBool | None,
         Query(description="true: only offers offerable now; false: only those that are not."),
     ] = None,
 ) -> dict:
@@ -90,16 +89,6 @@ async def get_offer(offer_id: OfferIdPath, conn: Connection) -> dict:
     responses=error_responses(body=True, extra=_NOT_FOUND),
 )
 async def replace_offer(offer_id: OfferIdPath, body: OfferReplace, conn: Connection) -> dict:
-    if body.offer_id is not None and body.offer_id != offer_id:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "offer_id"),
-                    "msg": f"must equal the offer id in the path ({offer_id!r})",
-                    "type": "value_error",
-                }
-            ]
-        )
     now = datetime.now(UTC)
     async with conn.begin():
         row = await service.replace_offer(conn, offer_id, body, now)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from service.deps import AsOf, CustomerId, Pool, ScoresReader
+from service.deps import AsOf, CustomerId, Pool, QueryBool, ScoresReader
 from service.ops.errors import RETRY_AFTER_SECONDS
 from service.ops.responses import error_responses
 from service.scoring.schemas import ScoreRequest, ScoresResponse
@@ -47,7 +47,7 @@ async def get_scores(
     pool: Pool,
     _key: ScoresReader,
     as_of: AsOf = None,
-    explain: Annotated[bool, Query(description="Add top feature contributions.")] = False,
+    explain: Annotated[QueryBool, Query(description="Add top feature contributions.")] = False,
 ) -> dict:
     return await _score(request, pool, customer_id, as_of, explain, {"source": "get_scores"})
 
