@@ -163,6 +163,14 @@ def test_active_filter(client):
     assert client.get("/v1/offers?active=maybe").status_code == 422
 
 
+def test_an_empty_window_is_accepted_and_never_active(client):
+    """`ends_at` at or before `starts_at` is schema-valid, so it is accepted: never offered."""
+    window = {"starts_at": "2026-02-01T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z"}
+    response = client.post("/v1/offers", json=body("empty-window", **window))
+    assert response.status_code == 200, response.text
+    assert response.json()["active"] is False
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
@@ -200,14 +208,6 @@ def test_active_filter(client):
         ({"spent": 3}, "body.spent"),
     ],
 )
-def test_an_empty_window_is_accepted_and_never_active(client):
-    """`ends_at` at or before `starts_at` is schema-valid, so it is accepted: never offered."""
-    window = {"starts_at": "2026-02-01T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z"}
-    response = client.post("/v1/offers", json=body("empty-window", **window))
-    assert response.status_code == 200, response.text
-    assert response.json()["active"] is False
-
-
 def test_validation_errors_name_the_field(client, fields, field):
     response = client.post("/v1/offers", json={**body("bad-1"), **fields})
     assert field in field_errors(response)
