@@ -261,7 +261,8 @@ class RescoreRound:
 
 
 async def bench_rescore(db_url: str, rounds: int, logdir: Path) -> list[RescoreRound]:
-    """`scorer rescore --all` once per day for the last `rounds` days, ending with the newest event day."""
+    """`scorer rescore --all` once per day for the last `rounds` days, ending with the newest
+    event day."""
     now = datetime.now(UTC).replace(microsecond=0)
     out: list[RescoreRound] = []
     conn = await asyncpg.connect(asyncpg_url(db_url))

@@ -8,6 +8,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from service.access.service import KeyVerifier, RateLimiter, ensure_key
@@ -20,16 +21,27 @@ from service.events.validation import EventRules
 from service.features.router import router as features_router
 from service.modeling.registry import ensure_shipped
 from service.offers.router import router as offers_router
-from service.ops import errors
+from service.ops import docs, errors
 from service.ops.deadlines import DeadlineMiddleware
 from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
+from service.ops.security import SecurityHeadersMiddleware
 from service.scoring.nbo import NboContext, OfferCache
 from service.scoring.router import router as scoring_router
 from service.scoring.store import ModelStore
 
 log = logging.getLogger("scorer")
+
+OPENAPI_URL = "/openapi.json"
+# Answer headers a browser caller may read besides the CORS-safelisted ones.
+EXPOSED_HEADERS = [
+    "X-Request-Id",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+]
 
 
 @asynccontextmanager
@@ -83,6 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Real-time customer features and scores (churn, segment, pCLTV, NBO).",
         lifespan=lifespan,
+        # The documentation pages are our own (service/ops/docs.py): offline and switchable.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_URL if settings.docs_enabled else None,
     )
     app.state.settings = settings
     errors.install(app)
@@ -103,6 +119,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_in_flight=settings.max_requests_in_flight,
     )
     app.add_middleware(RequestContextMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        docs_paths=docs.DOCS_PATHS,
+        assets_path=docs.ASSETS_PATH,
+        docs_policy=docs.docs_content_security_policy(OPENAPI_URL, app.title),
+    )
+    if settings.docs_enabled:
+        docs.install(app, OPENAPI_URL)
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -8,6 +8,8 @@ fully injectable. Sections map to variables by prefix: `nbo.epsilon` is
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +18,18 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.vocabulary import ValueTiers
+
+_ORIGIN = re.compile(r"^https?://[^/\s]+$")
+
+
+def parse_origins(text: str) -> list[str]:
+    """`a, b` or `["a", "b"]` -> the origins; each `*` or scheme://host[:port], no path."""
+    origins = json.loads(text) if text.lstrip().startswith("[") else text.split(",")
+    origins = [origin.strip() for origin in origins if origin.strip()]
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise ValueError(f"CORS origin {origin!r} is not * nor scheme://host[:port]")
+    return origins
 
 
 class ChurnSettings(BaseModel):
@@ -106,6 +120,14 @@ class Settings(BaseSettings):
     )
     shutdown_timeout_seconds: int = 30
     model_poll_seconds: float = Field(default=2.0, description="Registry poll for hot reload.")
+    docs_enabled: bool = Field(
+        default=True, description="Serve /docs, /redoc and /openapi.json; false: all 404."
+    )
+    cors_origins: str | None = Field(
+        default=None,
+        description="Browser origins allowed by CORS, comma-separated or a JSON list "
+        '(e.g. https://crm.example.com or ["*"]); unset: CORS off.',
+    )
     churn: ChurnSettings = ChurnSettings()
     pcltv: PcltvSettings = PcltvSettings()
     nbo: NboSettings = NboSettings()
@@ -120,6 +142,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_currency(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _known_origins(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_origins(value)
+        return value
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return parse_origins(self.cors_origins) if self.cors_origins else []
 
     @property
     def zone(self) -> ZoneInfo:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPBearer
+from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
@@ -59,7 +60,13 @@ class ScopedBearer(HTTPBearer):
                 401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
             )
         if not key.allows(self.scope):
-            raise HTTPException(403, f"API key lacks the '{self.scope}' scope")
+            raise HTTPException(
+                403,
+                f"API key lacks the '{self.scope}' scope",
+                headers={
+                    "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'
+                },
+            )
         decision = request.app.state.rate_limiter.take(key)
         if decision is not None and not decision.allowed:
             raise HTTPException(
@@ -77,6 +84,16 @@ Pool = Annotated[RequestPool, Depends(get_pool)]
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
 # The key of a route that reads features or scores.
 ScoresReader = Annotated[ApiKey, Depends(ScopedBearer("scores:read"))]
+
+
+def _query_boolean(value: object) -> object:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value
+
+
+# FastAPI would also take 1/0, yes/no and on/off; the schema (boolean) says true or false.
+QueryBool = Annotated[bool, BeforeValidator(_query_boolean)]
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 AsOf = Annotated[

@@ -6,12 +6,17 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
 )
 EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
+# What the validators below accept, for the JSON Schema: years 1970-9998, offset required.
+TIMESTAMP_PATTERN = (
+    r"^(19[7-9]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d)-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}"
+    r"(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
 
 
 def _require_rfc3339(value: Any) -> Any:
@@ -28,5 +33,10 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_rfc3339), AfterValidator(_in_range)]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_require_rfc3339),
+    AfterValidator(_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
 """An offset-aware RFC 3339 timestamp; naive ones fail with 'should have timezone info'."""

@@ -30,6 +30,11 @@ from service.offers.policy import (
 from service.vocabulary import OFFER_CHANNELS as CHANNELS
 
 
+def offer_fields(**overrides) -> dict:
+    """An offer's fields without its id (a PUT body)."""
+    return {key: value for key, value in body("-", **overrides).items() if key != "offer_id"}
+
+
 def body(offer_id: str, **fields) -> dict:
     return {
         "offer_id": offer_id,
@@ -106,7 +111,7 @@ def test_soft_delete_hides_the_offer_but_keeps_its_id(client, server):
     assert client.delete("/v1/offers/gone-1").status_code == 200
     assert client.get("/v1/offers/gone-1").status_code == 404
     assert "gone-1" not in {o["offer_id"] for o in client.get("/v1/offers").json()["offers"]}
-    assert client.put("/v1/offers/gone-1", json=body("gone-1")).status_code == 404
+    assert client.put("/v1/offers/gone-1", json=offer_fields()).status_code == 404
     assert client.delete("/v1/offers/gone-1").status_code == 404
     again = client.post("/v1/offers", json=body("gone-1"))
     assert again.status_code == 409 and "deleted" in again.json()["detail"]
@@ -124,7 +129,7 @@ def test_duplicate_id_is_409(client):
 
 def test_unknown_offers_are_404(client):
     assert client.get("/v1/offers/nope").status_code == 404
-    assert client.put("/v1/offers/nope", json=body("nope")).status_code == 404
+    assert client.put("/v1/offers/nope", json=offer_fields()).status_code == 404
     response = client.delete("/v1/offers/nope")
     assert response.status_code == 404 and "nope" in response.json()["detail"]
 
@@ -158,6 +163,14 @@ def test_active_filter(client):
     assert client.get("/v1/offers?active=maybe").status_code == 422
 
 
+def test_an_empty_window_is_accepted_and_never_active(client):
+    """`ends_at` at or before `starts_at` is schema-valid, so it is accepted: never offered."""
+    window = {"starts_at": "2026-02-01T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z"}
+    response = client.post("/v1/offers", json=body("empty-window", **window))
+    assert response.status_code == 200, response.text
+    assert response.json()["active"] is False
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
@@ -173,11 +186,16 @@ def test_active_filter(client):
         ({"offer_id": "has space"}, "body.offer_id"),
         ({"offer_id": "x" * 129}, "body.offer_id"),
         ({"starts_at": "2026-01-01T00:00:00"}, "body.starts_at"),
+        # What the schema refuses, validation refuses too.
+        ({"value": ""}, "body.value"),
+        ({"cost": "1e3"}, "body.cost"),
+        ({"value": 0.00001}, "body.value"),
+        ({"starts_at": 0}, "body.starts_at"),
+        ({"ends_at": "1969-12-31T23:59:59Z"}, "body.ends_at"),
         (
-            {"starts_at": "2026-02-01T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z"},
-            "body.ends_at",
+            {"eligibility": {"min_days_since_last_offer": "5"}},
+            "body.eligibility.min_days_since_last_offer",
         ),
-        ({"starts_at": "2026-02-01T00:00:00Z", "ends_at": "2026-02-01T00:00:00Z"}, "body.ends_at"),
         ({"eligibility": {"segments": ["Whales"]}}, "body.eligibility.segments.0"),
         ({"eligibility": {"segments": []}}, "body.eligibility.segments"),
         ({"eligibility": {"value_tiers": ["gold"]}}, "body.eligibility.value_tiers.0"),
@@ -196,7 +214,7 @@ def test_validation_errors_name_the_field(client, fields, field):
     assert field in response.json()["detail"]
 
 
-def test_missing_fields_and_put_id_mismatch_are_422(client):
+def test_missing_fields_and_a_put_body_id_are_422(client):
     assert field_errors(client.post("/v1/offers", json={"offer_id": "m"})) >= {
         "body.name",
         "body.channel",
@@ -204,9 +222,9 @@ def test_missing_fields_and_put_id_mismatch_are_422(client):
         "body.cost",
     }
     client.post("/v1/offers", json=body("put-1"))
-    mismatch = client.put("/v1/offers/put-1", json=body("put-2"))
-    assert field_errors(mismatch) == {"body.offer_id"}
-    assert client.put("/v1/offers/put-1", json=body("put-1")).status_code == 200
+    # The id is the path's: the body may not name one, not even the same.
+    assert field_errors(client.put("/v1/offers/put-1", json=body("put-1"))) == {"body.offer_id"}
+    assert client.put("/v1/offers/put-1", json=offer_fields()).status_code == 200
     broken = client.post("/v1/offers", content=b"{", headers={"content-type": "application/json"})
     assert broken.status_code == 422
 

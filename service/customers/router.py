@@ -7,12 +7,15 @@ from fastapi import APIRouter, HTTPException
 from service.customers.schemas import Profile
 from service.customers.service import read_profile
 from service.deps import CustomerId, Pool, ScoresReader
+from service.ops.responses import error_responses
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 
 @router.get(
-    "/{customer_id}", response_model=Profile, responses={404: {"description": "Unknown customer"}}
+    "/{customer_id}",
+    response_model=Profile,
+    responses=error_responses(extra={404: "Unknown customer"}),
 )
 async def get_profile(
     customer_id: CustomerId,

@@ -12,6 +12,7 @@ from service.deps import Pool, ScopedBearer
 from service.events.schemas import EventBatch, IngestResponse
 from service.events.service import store_events
 from service.ops.metrics import EVENTS_DUPLICATE, EVENTS_INGESTED, EVENTS_REJECTED
+from service.ops.responses import error_responses
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -62,7 +63,7 @@ def parse_batch(body: bytes, max_events: int) -> list:
             "content": {"application/json": {"schema": EventBatch.openapi_schema()}},
         }
     },
-    responses={400: {"description": "Malformed JSON"}, 413: {"description": "Body too large"}},
+    responses=error_responses(body=True),
 )
 async def ingest_events(
     request: Request,

@@ -14,6 +14,7 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -152,12 +153,30 @@ class IngestResponse(BaseModel):
     rejected: list[Rejection]
 
 
+# Any JSON value is taken into the batch: each is then validated as an Event on its own, and
+# one that is not an Event is reported in the answer's `rejected`, not refused with the batch.
+BatchItem = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "description": "An Event (components/schemas/Event); one that is not valid is "
+            "listed in the answer's `rejected` instead of failing the batch."
+        }
+    ),
+]
+
+
 class EventBatch(BaseModel):
     """Documents the request body; the route parses it itself so that one bad event
     is rejected alone instead of failing the whole batch."""
 
-    events: list[Event] = Field(min_length=1, max_length=1000)
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[BatchItem] = Field(min_length=1, max_length=1000)
 
     @classmethod
     def openapi_schema(cls) -> dict:
-        return cls.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema = cls.model_json_schema(ref_template="#/components/schemas/{model}")
+        event = Event.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema.setdefault("$defs", {})["Event"] = event
+        return schema

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from service.deps import AsOf, CustomerId, Pool, ScoresReader
 from service.features.schemas import Features
 from service.features.service import read_features, resolve_as_of
+from service.ops.responses import error_responses
 
 router = APIRouter(prefix="/v1/customers", tags=["features"])
 
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/v1/customers", tags=["features"])
 @router.get(
     "/{customer_id}/features",
     response_model=Features,
-    responses={404: {"description": "Customer unknown as of that day"}},
+    responses=error_responses(extra={404: "Customer unknown as of that day"}),
 )
 async def get_features(
     request: Request,

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from fastapi.exceptions import RequestValidationError
 
-from service.deps import Connection, ScopedBearer
+from service.deps import Connection, QueryBool, ScopedBearer
 from service.offers import service
 from service.offers.schemas import Offer, OfferCreate, OfferList, OfferReplace
+from service.ops.responses import error_responses
 
 router = APIRouter(
     prefix="/v1/offers",
@@ -19,7 +19,7 @@ router = APIRouter(
 )
 
 OfferIdPath = Annotated[str, Path(min_length=1, max_length=128)]
-_NOT_FOUND = {404: {"description": "Unknown or deleted offer"}}
+_NOT_FOUND = {404: "Unknown or deleted offer"}
 
 
 def _missing(offer_id: str) -> HTTPException:
@@ -30,7 +30,9 @@ def _missing(offer_id: str) -> HTTPException:
     "",
     response_model=Offer,
     summary="Create an offer",
-    responses={409: {"description": "The offer id is taken (ids of deleted offers too)"}},
+    responses=error_responses(
+        body=True, extra={409: "The offer id is taken (ids of deleted offers too)"}
+    ),
 )
 async def create_offer(body: OfferCreate, conn: Connection) -> dict:
     async with conn.begin():
@@ -46,11 +48,16 @@ async def create_offer(body: OfferCreate, conn: Connection) -> dict:
     return service.to_response(row, datetime.now(UTC))
 
 
-@router.get("", response_model=OfferList, summary="List offers (deleted ones are hidden)")
+@router.get(
+    "",
+    response_model=OfferList,
+    summary="List offers (deleted ones are hidden)",
+    responses=error_responses(),
+)
 async def list_offers(
     conn: Connection,
     active: Annotated[
-        bool | None,
+        QueryBool | None,
         Query(description="true: only offers offerable now; false: only those that are not."),
     ] = None,
 ) -> dict:
@@ -62,7 +69,12 @@ async def list_offers(
     return {"offers": shown}
 
 
-@router.get("/{offer_id}", response_model=Offer, summary="Read an offer", responses=_NOT_FOUND)
+@router.get(
+    "/{offer_id}",
+    response_model=Offer,
+    summary="Read an offer",
+    responses=error_responses(extra=_NOT_FOUND),
+)
 async def get_offer(offer_id: OfferIdPath, conn: Connection) -> dict:
     row = await service.find_offer(conn, offer_id)
     if row is None:
@@ -74,19 +86,9 @@ async def get_offer(offer_id: OfferIdPath, conn: Connection) -> dict:
     "/{offer_id}",
     response_model=Offer,
     summary="Replace an offer (its spent budget and creation time are kept)",
-    responses=_NOT_FOUND,
+    responses=error_responses(body=True, extra=_NOT_FOUND),
 )
 async def replace_offer(offer_id: OfferIdPath, body: OfferReplace, conn: Connection) -> dict:
-    if body.offer_id is not None and body.offer_id != offer_id:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "offer_id"),
-                    "msg": f"must equal the offer id in the path ({offer_id!r})",
-                    "type": "value_error",
-                }
-            ]
-        )
     now = datetime.now(UTC)
     async with conn.begin():
         row = await service.replace_offer(conn, offer_id, body, now)
@@ -99,7 +101,7 @@ async def replace_offer(offer_id: OfferIdPath, body: OfferReplace, conn: Connect
     "/{offer_id}",
     response_model=Offer,
     summary="Delete an offer (soft: hidden and never offered; returns the deleted offer)",
-    responses=_NOT_FOUND,
+    responses=error_responses(extra=_NOT_FOUND),
 )
 async def delete_offer(offer_id: OfferIdPath, conn: Connection) -> dict:
     now = datetime.now(UTC)

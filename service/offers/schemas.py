@@ -5,18 +5,19 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
+from service.timefmt import Timestamp
 from service.vocabulary import CHURN_BANDS, OFFER_CHANNELS, SEGMENTS, VALUE_TIERS
 
 Channel = Literal[OFFER_CHANNELS]  # type: ignore[valid-type]
@@ -25,11 +26,46 @@ ValueTier = Literal[VALUE_TIERS]  # type: ignore[valid-type]
 ChurnBand = Literal[CHURN_BANDS]  # type: ignore[valid-type]
 
 MAX_MONEY = Decimal("1e12")
-Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=4, allow_inf_nan=False)]
+# A money string is a plain decimal of at most 4 places from 0 to 10^12 (no exponent, sign,
+# underscore or blank), so that the schema's pattern and the validation agree.
+MONEY_PATTERN = r"^(\d{1,12}(\.\d{1,4})?|1000000000000(\.0{1,4})?)$"
+_MONEY_STRING = re.compile(MONEY_PATTERN)
+
+
+def _money_input(value: Any) -> Any:
+    if isinstance(value, str) and not _MONEY_STRING.match(value):
+        raise ValueError('must be a number or a plain decimal string such as "12.50"')
+    return value
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+# JSON Schema's integer: 3 and 3.0, not "3" nor true (which lax int would take).
+JsonInteger = Annotated[int, BeforeValidator(_json_number)]
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money_input),
+    Field(ge=0, le=MAX_MONEY, decimal_places=4, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1e12, "multipleOf": 0.0001},
+                {"type": "string", "pattern": MONEY_PATTERN},
+            ]
+        }
+    ),
+]
 OfferId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
 ]
 _NON_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# The schema's statement of _printable_name (lone surrogates cannot be sent as UTF-8 JSON).
+PRINTABLE_NOT_BLANK = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 
 
 def _unique(values: list[str] | None) -> list[str] | None:
@@ -50,7 +86,7 @@ class Eligibility(BaseModel):
     churn_bands: list[ChurnBand] | None = Field(
         default=None, min_length=1, description="Churn bands; null: any."
     )
-    min_days_since_last_offer: int = Field(
+    min_days_since_last_offer: JsonInteger = Field(
         default=0,
         ge=0,
         le=3650,
@@ -65,12 +101,18 @@ class Eligibility(BaseModel):
 class OfferFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(
+        min_length=1, max_length=200, json_schema_extra={"pattern": PRINTABLE_NOT_BLANK}
+    )
     channel: Channel
     value: Money = Field(description="Expected margin if accepted.")
     cost: Money = Field(description="Cost of making the offer (charged to the budget).")
-    starts_at: AwareDatetime | None = Field(default=None, description="Inclusive; null: now.")
-    ends_at: AwareDatetime | None = Field(default=None, description="Exclusive; null: open.")
+    starts_at: Timestamp | None = Field(default=None, description="Inclusive; null: now.")
+    ends_at: Timestamp | None = Field(
+        default=None,
+        description="Exclusive; null: open. At or before starts_at: an empty window, so the "
+        "offer is never offered.",
+    )
     eligibility: Eligibility = Field(default_factory=Eligibility)
     budget: Money | None = Field(
         default=None, description="Total cost budget; null: unlimited. Exhausted: not offered."
@@ -85,23 +127,14 @@ class OfferFields(BaseModel):
             raise ValueError("must not be blank")
         return value
 
-    @field_validator("ends_at")
-    @classmethod
-    def _ends_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        starts_at = info.data.get("starts_at")
-        if value is not None and starts_at is not None and value <= starts_at:
-            raise ValueError("must be after starts_at")
-        return value
-
 
 class OfferCreate(OfferFields):
     offer_id: OfferId = Field(description="Your id: letters, digits and . _ : - (1..128).")
 
 
 class OfferReplace(OfferFields):
-    offer_id: OfferId | None = Field(
-        default=None, description="Optional; when given it must equal the id in the path."
-    )
+    """The id is the path's: a body `offer_id` is refused like any unknown field (a rule
+    "must equal the path" could not be stated in the schema)."""
 
 
 class Offer(BaseModel):

@@ -1,5 +1,7 @@
 """Every error answer has one shape, `{"detail", "request_id"}` (422 adds `errors`), and the
 database being unavailable or too slow is a JSON 503/504 with `Retry-After`, never a 500.
+A 405 names every method of its path in `Allow`, and OPTIONS on an existing path is a 204
+with that `Allow`.
 
 The handlers are registered per exception class, so Starlette's ExceptionMiddleware answers
 and the connection stays usable (a handler for bare `Exception` would answer from
@@ -14,10 +16,11 @@ import asyncpg
 import sqlalchemy.exc
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from service.db import CONNECTION_ERRORS, DatabaseUnavailable, DeadlineExceeded
+from service.ops.allow import allowed_methods
 from service.ops.logs import request_id_var
 
 log = logging.getLogger("scorer.errors")
@@ -73,8 +76,18 @@ def unavailable_response(kind: type[Exception]) -> JSONResponse:
     return error_response(503, "the database is unavailable; retry", retry)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        allow = {"Allow": ", ".join(allowed_methods(request))}
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=allow)
+        headers = {**(headers or {}), **allow}
+    if exc.status_code == 422:
+        # A route's own 422 (e.g. the batch envelope) keeps the ValidationErrorBody shape.
+        error = {"field": "body", "error": str(exc.detail)}
+        return error_response(422, str(exc.detail), headers, errors=[error])
+    return error_response(exc.status_code, str(exc.detail), headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

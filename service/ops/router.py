@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from service.db import head_revision
 from service.deps import ScopedBearer
+from service.ops.responses import error_responses
 
 router = APIRouter(tags=["operations"])
 
@@ -36,12 +37,23 @@ class Readiness(BaseModel):
 READINESS_TIMEOUT_SECONDS = 1.0
 
 
-@router.get("/healthz", response_model=Health)
+# The operations routes are never shed nor deadlined (service/ops/deadlines.py).
+_OPEN = error_responses(authenticated=False, validated=False, deadlined=False)
+
+
+@router.get("/healthz", response_model=Health, responses=_OPEN)
 async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={
+        **_OPEN,
+        503: {"model": Readiness, "description": "Not ready (the body tells what is missing)"},
+    },
+)
 async def readyz(request: Request):
     head = head_revision()
     try:
@@ -69,7 +81,11 @@ async def readyz(request: Request):
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"},
+        # The key lookup may still find the database unavailable or slow: 503/504.
+        **error_responses(validated=False),
+    },
 )
 async def metrics(_key: Annotated[object, Depends(ScopedBearer("admin"))]) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -6,11 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from service.deps import AsOf, CustomerId, Pool, ScoresReader
+from service.deps import AsOf, CustomerId, Pool, QueryBool, ScoresReader
+from service.ops.errors import RETRY_AFTER_SECONDS
+from service.ops.responses import error_responses
 from service.scoring.schemas import ScoreRequest, ScoresResponse
 from service.scoring.service import ModelsUnavailable, score_customer
 
 router = APIRouter(prefix="/v1", tags=["scores"])
+_NO_MODELS = {503: "No models are loaded"}
 
 
 async def _score(request: Request, pool, customer_id, as_of, explain, context) -> dict:
@@ -27,14 +30,16 @@ async def _score(request: Request, pool, customer_id, as_of, explain, context) -
     try:
         return await pool.read(score)
     except ModelsUnavailable as error:
-        raise HTTPException(503, str(error)) from None
+        raise HTTPException(
+            503, str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        ) from None
 
 
 @router.get(
     "/customers/{customer_id}/scores",
     response_model=ScoresResponse,
     response_model_exclude_none=False,
-    responses={503: {"description": "No models loaded"}},
+    responses=error_responses(extra=_NO_MODELS),
 )
 async def get_scores(
     request: Request,
@@ -42,13 +47,13 @@ async def get_scores(
     pool: Pool,
     _key: ScoresReader,
     as_of: AsOf = None,
-    explain: Annotated[bool, Query(description="Add top feature contributions.")] = False,
+    explain: Annotated[QueryBool, Query(description="Add top feature contributions.")] = False,
 ) -> dict:
     return await _score(request, pool, customer_id, as_of, explain, {"source": "get_scores"})
 
 
 @router.post(
-    "/score", response_model=ScoresResponse, responses={503: {"description": "No models loaded"}}
+    "/score", response_model=ScoresResponse, responses=error_responses(body=True, extra=_NO_MODELS)
 )
 async def post_score(request: Request, body: ScoreRequest, pool: Pool, _key: ScoresReader) -> dict:
     return await _score(

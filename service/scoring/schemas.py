@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr
 
 from service.timefmt import Timestamp
 
@@ -77,18 +77,18 @@ class ScoresResponse(BaseModel):
 class ScoreContext(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    cart_value: float | None = Field(default=None, ge=0)
-    channel: str | None = Field(default=None, max_length=32)
-    device: str | None = Field(default=None, max_length=32)
+    cart_value: StrictFloat | None = Field(default=None, ge=0)
+    channel: StrictStr | None = Field(default=None, max_length=32)
+    device: StrictStr | None = Field(default=None, max_length=32)
 
 
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str | None = Field(default=None, min_length=1, max_length=128)
+    customer_id: StrictStr | None = Field(default=None, min_length=1, max_length=128)
     context: ScoreContext = Field(default_factory=ScoreContext)
     as_of: Timestamp | None = None
-    explain: bool = False
+    explain: StrictBool = False
 
     def context_dict(self) -> dict[str, Any]:
         return self.context.model_dump(exclude_none=True)
