@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPBearer
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
 from service.db import RequestPool
+from service.identifiers import MAX_ID_LENGTH, normalise_id
 from service.timefmt import Timestamp
 
 
@@ -78,7 +80,10 @@ Connection = Annotated[AsyncConnection, Depends(get_connection)]
 # The key of a route that reads features or scores.
 ScoresReader = Annotated[ApiKey, Depends(ScopedBearer("scores:read"))]
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Path ids follow the body ids' rule (service.identifiers), NFC-normalised alike.
+CustomerId = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(normalise_id)
+]
 AsOf = Annotated[
     Timestamp | None,
     Query(

@@ -7,18 +7,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
 
 from service.deps import Connection, ScopedBearer
+from service.identifiers import MAX_ID_LENGTH, normalise_id
 from service.offers import service
 from service.offers.schemas import Offer, OfferCreate, OfferList, OfferReplace
+from service.ops.jsonbody import StrictJsonRoute
 
 router = APIRouter(
     prefix="/v1/offers",
+    route_class=StrictJsonRoute,
     tags=["offers"],
     dependencies=[Depends(ScopedBearer("admin"))],
 )
 
-OfferIdPath = Annotated[str, Path(min_length=1, max_length=128)]
+OfferIdPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(normalise_id)
+]
 _NOT_FOUND = {404: {"description": "Unknown or deleted offer"}}
 
 

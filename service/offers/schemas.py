@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from service.identifiers import Identifier
 from service.vocabulary import CHURN_BANDS, OFFER_CHANNELS, SEGMENTS, VALUE_TIERS
 
 Channel = Literal[OFFER_CHANNELS]  # type: ignore[valid-type]
@@ -26,9 +27,8 @@ ChurnBand = Literal[CHURN_BANDS]  # type: ignore[valid-type]
 
 MAX_MONEY = Decimal("1e12")
 Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=4, allow_inf_nan=False)]
-OfferId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-]
+# The catalog narrows the shared id rule to a plain charset (ids end up in reports).
+OfferId = Annotated[Identifier, StringConstraints(pattern=r"^[A-Za-z0-9._:-]+$")]
 _NON_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from service.deps import AsOf, CustomerId, Pool, ScoresReader
+from service.ops.jsonbody import StrictJsonRoute
 from service.scoring.schemas import ScoreRequest, ScoresResponse
 from service.scoring.service import ModelsUnavailable, score_customer
 
-router = APIRouter(prefix="/v1", tags=["scores"])
+router = APIRouter(prefix="/v1", tags=["scores"], route_class=StrictJsonRoute)
 
 
 async def _score(request: Request, pool, customer_id, as_of, explain, context) -> dict:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
+import unicodedata
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.identifiers import Identifier
 from service.timefmt import Timestamp
 
 
@@ -74,18 +78,61 @@ class ScoresResponse(BaseModel):
     reasons: Reasons | None = None
 
 
+# The context is stored with every offer decision (jsonb): flat and small, by rule.
+MAX_CONTEXT_KEYS = 32
+MAX_CONTEXT_KEY_LENGTH = 64
+MAX_CONTEXT_STRING_LENGTH = 256
+MAX_CONTEXT_BYTES = 4096
+# What jsonb cannot hold (NUL) or UTF-8 cannot encode (surrogates), plus other controls.
+_UNSTORABLE_CATEGORIES = frozenset({"Cc", "Cs"})
+
+
+def _context_problem(key: str, value: Any) -> str | None:
+    if not 1 <= len(key) <= MAX_CONTEXT_KEY_LENGTH:
+        shown = key[:MAX_CONTEXT_KEY_LENGTH]
+        return f"key {shown!r}…: keys are 1 to {MAX_CONTEXT_KEY_LENGTH} characters"
+    for text, what in ((key, "key"), (value if isinstance(value, str) else "", "value")):
+        if any(unicodedata.category(char) in _UNSTORABLE_CATEGORIES for char in text):
+            return f"{key!r}: {what} must not contain control characters or surrogates"
+    if isinstance(value, str) and len(value) > MAX_CONTEXT_STRING_LENGTH:
+        return f"{key!r}: strings are at most {MAX_CONTEXT_STRING_LENGTH} characters"
+    if value is not None and not isinstance(value, str | bool | int | float):
+        return f"{key!r}: values must be strings, numbers, booleans or null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{key!r}: must be a finite number"
+    return None
+
+
 class ScoreContext(BaseModel):
+    """Free-form request context, kept flat and small because it is stored."""
+
     model_config = ConfigDict(extra="allow")
 
-    cart_value: float | None = Field(default=None, ge=0)
+    cart_value: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     channel: str | None = Field(default=None, max_length=32)
     device: str | None = Field(default=None, max_length=32)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_and_small(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if len(data) > MAX_CONTEXT_KEYS:
+            raise ValueError(f"at most {MAX_CONTEXT_KEYS} keys, got {len(data)}")
+        for key, value in data.items():
+            problem = _context_problem(key, value)
+            if problem:
+                raise ValueError(problem)
+        size = len(json.dumps(data, ensure_ascii=False).encode())
+        if size > MAX_CONTEXT_BYTES:
+            raise ValueError(f"at most {MAX_CONTEXT_BYTES} bytes as JSON, got {size}")
+        return data
 
 
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str | None = Field(default=None, min_length=1, max_length=128)
+    customer_id: Identifier | None = None
     context: ScoreContext = Field(default_factory=ScoreContext)
     as_of: Timestamp | None = None
     explain: bool = False
