@@ -196,7 +196,7 @@ def test_validation_errors_name_the_field(client, fields, field):
     assert field in response.json()["detail"]
 
 
-def test_missing_fields_and_put_id_mismatch_are_422(client):
+def test_missing_fields_and_put_id_mismatch_are_422_broken_json_400(client):
     assert field_errors(client.post("/v1/offers", json={"offer_id": "m"})) >= {
         "body.name",
         "body.channel",
@@ -208,7 +208,7 @@ def test_missing_fields_and_put_id_mismatch_are_422(client):
     assert field_errors(mismatch) == {"body.offer_id"}
     assert client.put("/v1/offers/put-1", json=body("put-1")).status_code == 200
     broken = client.post("/v1/offers", content=b"{", headers={"content-type": "application/json"})
-    assert broken.status_code == 422
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["detail"]
 
 
 def test_offers_need_the_admin_scope(server):

@@ -75,7 +75,8 @@ class LimitsMiddleware:
         except _ClientLeft:
             log.info("client left mid-body: %s %s", scope["method"], scope["path"])
             return None
-        scope = {**scope, "headers": _plain_headers(scope["headers"], len(body))}
+        # In place, not a copy: the outer middleware reads the matched route off this scope.
+        scope["headers"] = _plain_headers(scope["headers"], len(body))
         await self.app(scope, _replay(body, receive), send)
 
     def _check_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
