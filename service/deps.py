@@ -80,9 +80,12 @@ Connection = Annotated[AsyncConnection, Depends(get_connection)]
 # The key of a route that reads features or scores.
 ScoresReader = Annotated[ApiKey, Depends(ScopedBearer("scores:read"))]
 
-# Path ids follow the body ids' rule (service.identifiers), NFC-normalised alike.
+# Path ids follow the body ids' rule (service.identifiers), NFC-normalised alike; the
+# pattern, a part of that rule, is what the OpenAPI schema can show of it.
 CustomerId = Annotated[
-    str, Path(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(normalise_id)
+    str,
+    Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    AfterValidator(normalise_id),
 ]
 AsOf = Annotated[
     Timestamp | None,

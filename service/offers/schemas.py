@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -17,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from service.identifiers import Identifier
+from service.identifiers import MAX_ID_LENGTH, normalise_id
 from service.vocabulary import CHURN_BANDS, OFFER_CHANNELS, SEGMENTS, VALUE_TIERS
 
 Channel = Literal[OFFER_CHANNELS]  # type: ignore[valid-type]
@@ -27,8 +28,13 @@ ChurnBand = Literal[CHURN_BANDS]  # type: ignore[valid-type]
 
 MAX_MONEY = Decimal("1e12")
 Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=4, allow_inf_nan=False)]
-# The catalog narrows the shared id rule to a plain charset (ids end up in reports).
-OfferId = Annotated[Identifier, StringConstraints(pattern=r"^[A-Za-z0-9._:-]+$")]
+# The shared id rule, narrowed to a plain ASCII charset (NFC leaves it unchanged); the
+# pattern sits with the length limits so that the OpenAPI schema shows it.
+OfferId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[A-Za-z0-9._:-]+$"),
+    AfterValidator(normalise_id),
+]
 _NON_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 

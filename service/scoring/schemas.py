@@ -104,7 +104,7 @@ def _context_problem(key: str, value: Any) -> str | None:
 
 
 class ScoreContext(BaseModel):
-    """Free-form request context, kept flat and small because it is stored."""
+    # Free-form, but flat and small: it is stored with every decision.
 
     model_config = ConfigDict(extra="allow")
 
