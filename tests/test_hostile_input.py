@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import subprocess
 import time
 import unicodedata
 import uuid
@@ -29,7 +30,11 @@ def server(database_url: str, tmp_path_factory) -> Iterator[Server]:
     try:
         yield running
     finally:
-        stop_server(running)
+        try:
+            stop_server(running)
+        except subprocess.TimeoutExpired:
+            running.process.kill()  # never leave a server behind on the shared machine
+            raise
 
 
 @pytest.fixture(scope="module")
