@@ -23,6 +23,7 @@ from service.modeling.registry import ensure_shipped
 from service.offers.router import router as offers_router
 from service.ops import docs, errors
 from service.ops.deadlines import DeadlineMiddleware
+from service.ops.limits import Limits, LimitsMiddleware
 from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
@@ -87,6 +88,16 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def request_limits(settings: Settings) -> Limits:
+    return Limits(
+        max_headers=settings.max_headers,
+        max_header_bytes=settings.max_header_bytes,
+        body_read_seconds=settings.body_read_seconds,
+        max_body_bytes_default=settings.max_body_bytes_default,
+        route_body_bytes={"/v1/events": settings.max_body_bytes},
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -118,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         write_seconds=settings.write_deadline_seconds,
         max_in_flight=settings.max_requests_in_flight,
     )
+    app.add_middleware(LimitsMiddleware, limits=request_limits(settings))
     app.add_middleware(RequestContextMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -92,7 +92,20 @@ class Settings(BaseSettings):
     workers: int = 1
     log_level: str = "INFO"
     max_batch_events: int = 1000
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Body cap of POST /v1/events (also inflated)."
+    )
+    # Request limits (service.ops.limits): past them 413, 431 or 408 before any route runs.
+    max_body_bytes_default: int = Field(
+        default=64 * 1024, ge=1, description="Body cap of every other route (also inflated)."
+    )
+    max_headers: int = Field(default=100, ge=1, description="Most request headers; past: 431.")
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1, description="Most bytes of all request headers; past: 431."
+    )
+    body_read_seconds: float = Field(
+        default=10.0, gt=0, description="Longest wait for a whole request body; past: 408."
+    )
     future_tolerance_seconds: int = 300
     db_pool_size: int = 16
     # Deadlines and overload: no request waits longer than its deadline, and a worker sheds

@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPBearer
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.access.service import ApiKey
 from service.db import RequestPool
+from service.identifiers import MAX_ID_LENGTH, normalise_id, state_id_pattern
 from service.timefmt import Timestamp
 
 
@@ -95,7 +96,13 @@ def _query_boolean(value: object) -> object:
 # FastAPI would also take 1/0, yes/no and on/off; the schema (boolean) says true or false.
 QueryBool = Annotated[bool, BeforeValidator(_query_boolean)]
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Path ids follow the body ids' rule (service.identifiers), NFC-normalised alike, and the
+# schema states that rule as a pattern.
+CustomerId = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_ID_LENGTH, json_schema_extra=state_id_pattern),
+    AfterValidator(normalise_id),
+]
 AsOf = Annotated[
     Timestamp | None,
     Query(

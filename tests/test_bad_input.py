@@ -3,7 +3,7 @@
 Per-event problems: the bad event goes in a batch with a valid one; the response is
 200, the bad event alone is rejected (with an error naming the field), nothing of it
 is stored, and the valid event of the same batch is stored (read back through the
-features). Request-level problems: the status (400/413/422) and a `detail` that
+features). Request-level problems: the status (400/413/415/422) and a `detail` that
 names the problem.
 """
 
@@ -323,8 +323,8 @@ def big_body() -> bytes:
 # (id, body bytes, content type, expected status, words the detail must contain)
 BAD_REQUESTS: list[tuple[str, bytes, str, int, tuple[str, ...]]] = [
     ("truncated-json", b'{"events": [', "application/json", 400, ("JSON",)),
-    ("text-plain-garbage", b"hello, this is not JSON", "text/plain", 400, ("JSON",)),
-    ("form-encoded", b"events=1&b=2", "application/x-www-form-urlencoded", 400, ("JSON",)),
+    ("text-plain-garbage", b"hello, this is not JSON", "text/plain", 415, ("JSON",)),
+    ("form-encoded", b"events=1&b=2", "application/x-www-form-urlencoded", 415, ("JSON",)),
     ("empty-body", b"", "application/json", 400, ("JSON",)),
     ("invalid-utf8", b'{"events": ["\xff\xfe"]}', "application/json", 400, ("JSON",)),
     ("trailing-garbage", b'{"events": []} x', "application/json", 400, ("JSON",)),

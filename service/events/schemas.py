@@ -19,26 +19,16 @@ from pydantic import (
     model_validator,
 )
 
+from service.identifiers import Identifier
 from service.timefmt import Timestamp
 from service.vocabulary import CONSENT_CHANNELS, EVENT_TYPES, ORDER_TYPES
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 
-# Printable: no control characters (C0, DEL, C1) and no surrogates.
-_NON_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _DECIMAL_STRING = re.compile(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$")
 MAX_AMOUNT = Decimal("1e12")
 
 
-def _printable(value: str) -> str:
-    if _NON_PRINTABLE.search(value) or not value.isprintable():
-        raise ValueError("must contain only printable characters (no control characters)")
-    if value.strip() != value:
-        raise ValueError("must not start or end with whitespace")
-    return value
-
-
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", strict=True)]
 
 
@@ -55,10 +45,6 @@ class Event(BaseModel):
     order_id: Identifier | None = None
     amount: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT, decimal_places=4)
     currency: Currency | None = None
-
-    _ids_printable = field_validator("event_id", "customer_id", "order_id")(
-        lambda value: value if value is None else _printable(value)
-    )
 
     @field_validator("amount", mode="before")
     @classmethod

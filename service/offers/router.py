@@ -6,19 +6,27 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import AfterValidator
 
 from service.deps import Connection, QueryBool, ScopedBearer
+from service.identifiers import MAX_ID_LENGTH, normalise_id, state_id_pattern
 from service.offers import service
 from service.offers.schemas import Offer, OfferCreate, OfferList, OfferReplace
+from service.ops.jsonbody import StrictJsonRoute
 from service.ops.responses import error_responses
 
 router = APIRouter(
     prefix="/v1/offers",
+    route_class=StrictJsonRoute,
     tags=["offers"],
     dependencies=[Depends(ScopedBearer("admin"))],
 )
 
-OfferIdPath = Annotated[str, Path(min_length=1, max_length=128)]
+OfferIdPath = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_ID_LENGTH, json_schema_extra=state_id_pattern),
+    AfterValidator(normalise_id),
+]
 _NOT_FOUND = {404: "Unknown or deleted offer"}
 
 

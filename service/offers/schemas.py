@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from service.identifiers import MAX_ID_LENGTH, normalise_id
 from service.timefmt import Timestamp
 from service.vocabulary import CHURN_BANDS, OFFER_CHANNELS, SEGMENTS, VALUE_TIERS
 
@@ -60,8 +62,12 @@ Money = Annotated[
         }
     ),
 ]
+# The shared id rule, narrowed to a plain ASCII charset (NFC leaves it unchanged); the
+# pattern sits with the length limits so that the OpenAPI schema shows it.
 OfferId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[A-Za-z0-9._:-]+$"),
+    AfterValidator(normalise_id),
 ]
 _NON_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # The schema's statement of _printable_name (lone surrogates cannot be sent as UTF-8 JSON).

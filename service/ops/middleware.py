@@ -23,7 +23,9 @@ class RequestContextMiddleware:
         request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
+        # Kept when the app ends without answering: the client left before an answer
+        # (nginx's "client closed request"), which is not a server fault.
+        status = 499
         recorded = False
 
         def record() -> None:
@@ -60,6 +62,10 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException:
+            if status == 499:
+                status = 500
+            raise
         finally:
             if not recorded:
                 record()

@@ -8,11 +8,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from service.deps import AsOf, CustomerId, Pool, QueryBool, ScoresReader
 from service.ops.errors import RETRY_AFTER_SECONDS
+from service.ops.jsonbody import StrictJsonRoute
 from service.ops.responses import error_responses
 from service.scoring.schemas import ScoreRequest, ScoresResponse
 from service.scoring.service import ModelsUnavailable, score_customer
 
-router = APIRouter(prefix="/v1", tags=["scores"])
+router = APIRouter(prefix="/v1", tags=["scores"], route_class=StrictJsonRoute)
 _NO_MODELS = {503: "No models are loaded"}
 
 

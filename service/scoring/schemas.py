@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
+from service.identifiers import Identifier
 from service.timefmt import Timestamp
 
 
@@ -74,18 +86,93 @@ class ScoresResponse(BaseModel):
     reasons: Reasons | None = None
 
 
-class ScoreContext(BaseModel):
-    model_config = ConfigDict(extra="allow")
+# The context is stored with every offer decision (jsonb): flat and small, by rule (which
+# bounds a stored context to about 40 KiB), and in the schema as in the validation.
+MAX_CONTEXT_KEYS = 32
+MAX_CONTEXT_KEY_LENGTH = 64
+MAX_CONTEXT_STRING_LENGTH = 256
+# What jsonb cannot hold (NUL) or UTF-8 cannot encode (surrogates), plus other controls.
+_UNSTORABLE_CATEGORIES = frozenset({"Cc", "Cs"})
+# The schema states the controls (no schema string can hold a lone surrogate).
+STORABLE_TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 
-    cart_value: StrictFloat | None = Field(default=None, ge=0)
-    channel: StrictStr | None = Field(default=None, max_length=32)
-    device: StrictStr | None = Field(default=None, max_length=32)
+
+def _storable(text: str) -> bool:
+    return not any(unicodedata.category(char) in _UNSTORABLE_CATEGORIES for char in text)
+
+
+def _context_problem(key: str, value: Any) -> str | None:
+    if not 1 <= len(key) <= MAX_CONTEXT_KEY_LENGTH:
+        shown = key[:MAX_CONTEXT_KEY_LENGTH]
+        return f"key {shown!r}: keys are 1 to {MAX_CONTEXT_KEY_LENGTH} characters"
+    if not _storable(key):
+        return f"{key!r}: keys must not contain control characters or surrogates"
+    if isinstance(value, str):
+        if not _storable(value):
+            return f"{key!r}: strings must not contain control characters or surrogates"
+        if len(value) > MAX_CONTEXT_STRING_LENGTH:
+            return f"{key!r}: strings are at most {MAX_CONTEXT_STRING_LENGTH} characters"
+    elif value is not None and not isinstance(value, bool | int | float):
+        return f"{key!r}: values must be strings, numbers, booleans or null"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"{key!r}: must be a finite number"
+    return None
+
+
+def _context_text(max_length: int):
+    # The pattern is stated for the schema; _flat_and_small applies it with a clearer message.
+    return Annotated[
+        StrictStr,
+        Field(max_length=max_length, json_schema_extra={"pattern": STORABLE_TEXT_PATTERN}),
+    ]
+
+
+ContextValue = (
+    _context_text(MAX_CONTEXT_STRING_LENGTH)
+    | StrictInt
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | StrictBool
+    | None
+)
+
+
+class ScoreContext(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "maxProperties": MAX_CONTEXT_KEYS,
+            "propertyNames": {
+                "minLength": 1,
+                "maxLength": MAX_CONTEXT_KEY_LENGTH,
+                "pattern": STORABLE_TEXT_PATTERN,
+            },
+        },
+    )
+    __pydantic_extra__: dict[str, ContextValue]
+
+    cart_value: StrictFloat | None = Field(default=None, ge=0, allow_inf_nan=False)
+    channel: _context_text(32) | None = None
+    device: _context_text(32) | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_and_small(cls, data: Any) -> Any:
+        # The same rules as the annotations, checked first for one message naming the key.
+        if not isinstance(data, dict):
+            return data
+        if len(data) > MAX_CONTEXT_KEYS:
+            raise ValueError(f"at most {MAX_CONTEXT_KEYS} keys, got {len(data)}")
+        for key, value in data.items():
+            problem = _context_problem(key, value)
+            if problem:
+                raise ValueError(problem)
+        return data
 
 
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: StrictStr | None = Field(default=None, min_length=1, max_length=128)
+    customer_id: Identifier | None = None
     context: ScoreContext = Field(default_factory=ScoreContext)
     as_of: Timestamp | None = None
     explain: StrictBool = False
