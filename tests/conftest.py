@@ -171,10 +171,11 @@ def stop_server(server: Server) -> int:
     return server.process.wait(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory) -> Iterator[Server]:
-    """This module's own `scorer serve`, on this module's database."""
-    running = start_server(database_url, tmp_path_factory.mktemp("server") / "server.log")
+@contextmanager
+def running_server(database_url: str, tmp_path_factory, **env: str) -> Iterator[Server]:
+    """`scorer serve` on `database_url` (settings in `env`) until the block ends."""
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    running = start_server(database_url, log_path, **env)
     try:
         yield running
     finally:
@@ -183,6 +184,13 @@ def server(database_url: str, tmp_path_factory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             running.process.kill()  # never leave a server behind on the shared machine
             raise
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory) -> Iterator[Server]:
+    """This module's own `scorer serve`, on this module's database."""
+    with running_server(database_url, tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import socket
-import subprocess
 import time
 import unicodedata
 import uuid
@@ -15,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, running_server
 
 AT = "2024-05-01T12:00:00Z"
 AS_OF = "2024-05-02T00:00:00Z"
@@ -25,16 +24,9 @@ BODY_READ_SECONDS = 1
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory) -> Iterator[Server]:
     """A server with a short body-read timeout, so the slow-client case is fast."""
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    running = start_server(database_url, log_path, SCORER_BODY_READ_SECONDS=str(BODY_READ_SECONDS))
-    try:
+    settings = {"SCORER_BODY_READ_SECONDS": str(BODY_READ_SECONDS)}
+    with running_server(database_url, tmp_path_factory, **settings) as running:
         yield running
-    finally:
-        try:
-            stop_server(running)
-        except subprocess.TimeoutExpired:
-            running.process.kill()  # never leave a server behind on the shared machine
-            raise
 
 
 @pytest.fixture(scope="module")
