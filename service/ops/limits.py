@@ -61,6 +61,13 @@ class LimitsMiddleware:
             return await self.app(scope, receive, send)
         try:
             self._check_headers(scope["headers"])
+        except _Refusal as refusal:
+            return await _answer(send, refusal.status, refusal.detail)
+        if not _announces_body(scope["headers"]):
+            # Neither Content-Length nor Transfer-Encoding: the request has no body (RFC 9112
+            # section 6.3), so nothing is read, decoded or replayed (every GET).
+            return await self.app(scope, receive, send)
+        try:
             headers = dict(scope["headers"])
             async with asyncio.timeout(self.limits.body_read_seconds):
                 body = await self._read_body(scope["path"], headers, receive)
@@ -121,6 +128,10 @@ class LimitsMiddleware:
         if not inflater.eof:
             raise _Refusal(400, "body is not valid gzip: truncated")
         return inflated
+
+
+def _announces_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name in (b"content-length", b"transfer-encoding") for name, _ in headers)
 
 
 def _is_json(content_type: bytes) -> bool:

@@ -16,6 +16,15 @@ _ALWAYS = [
 ]
 
 
+_SET_HERE = frozenset(
+    {name for name, _ in _ALWAYS} | {b"content-security-policy", b"cache-control"}
+)
+
+
+def _header_set(policy: bytes, cache: bytes) -> list[tuple[bytes, bytes]]:
+    return [*_ALWAYS, (b"content-security-policy", policy), (b"cache-control", cache)]
+
+
 class SecurityHeadersMiddleware:
     def __init__(
         self, app, docs_paths: tuple[str, ...], assets_path: str, docs_policy: str
@@ -23,16 +32,17 @@ class SecurityHeadersMiddleware:
         self.app = app
         self.docs_paths = frozenset(docs_paths)
         self.assets_prefix = assets_path.rstrip("/") + "/"
-        self.docs_policy = docs_policy.encode()
+        # Built once: this runs on every answer.
+        self.api_headers = _header_set(API_CONTENT_SECURITY_POLICY.encode(), b"no-store")
+        self.page_headers = _header_set(docs_policy.encode(), b"no-store")
+        self.asset_headers = _header_set(docs_policy.encode(), b"public, max-age=86400")
 
     def headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
         if path.startswith(self.assets_prefix):
-            policy, cache = self.docs_policy, b"public, max-age=86400"
-        elif path in self.docs_paths:
-            policy, cache = self.docs_policy, b"no-store"
-        else:
-            policy, cache = API_CONTENT_SECURITY_POLICY.encode(), b"no-store"
-        return [*_ALWAYS, (b"content-security-policy", policy), (b"cache-control", cache)]
+            return self.asset_headers
+        if path in self.docs_paths:
+            return self.page_headers
+        return self.api_headers
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -41,8 +51,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                names = {name for name, _ in added}
-                kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in names]
+                kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in _SET_HERE]
                 message["headers"] = [*kept, *added]
             await send(message)
 
