@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
@@ -32,12 +33,23 @@ def resolve_database_url(settings: Settings) -> str:
     """A plain postgresql:// URL, starting the embedded server when none is configured."""
     if settings.database_url:
         return settings.database_url
-    import pgserver  # imported lazily: only the embedded mode needs it
-
     pgdata = (settings.data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    with quiet_pgserver() as pgserver:
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
     return server.get_uri()
+
+
+@contextmanager
+def quiet_pgserver():
+    """The pgserver module, imported lazily (only the embedded mode needs it), without the
+    platformdirs warning it triggers where XDG_RUNTIME_DIR is unset (containers, CI): it
+    says nothing a user of the embedded database can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
+
+        yield pgserver
 
 
 def async_url(url: str) -> str:

@@ -16,7 +16,7 @@ import asyncpg
 
 from service.cli.common import UsageError, load_settings
 from service.config import Settings
-from service.db import asyncpg_dsn
+from service.db import asyncpg_dsn, quiet_pgserver
 
 # Started by root, pgserver runs PostgreSQL as this system user (PostgreSQL refuses root),
 # and pg_ctl must run as the server's user.
@@ -49,10 +49,9 @@ def stop_embedded(settings: Settings) -> str:
     folder = pgdata(settings)
     if not _running(folder):
         return f"the embedded PostgreSQL under {folder} is not running"
-    import pgserver  # imported lazily, as in service.db: only the embedded mode needs it
-
     try:
-        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=folder, user=_SERVER_USER)
+        with quiet_pgserver() as pgserver:
+            pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=folder, user=_SERVER_USER)
     except subprocess.CalledProcessError as error:
         raise UsageError(f"pg_ctl could not stop {folder} (exit {error.returncode})") from error
     return f"stopped the embedded PostgreSQL under {folder}"
