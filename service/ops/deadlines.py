@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from service.ops.errors import RETRY_AFTER_SECONDS, error_response
+from service.ops.errors import retry_later
 
 log = logging.getLogger("scorer.deadlines")
 
@@ -46,11 +46,9 @@ class DeadlineMiddleware:
         if scope["type"] != "http" or scope["path"] in ALWAYS_ADMITTED:
             return await self.app(scope, receive, send)
         if self.in_flight >= self.max_in_flight:
-            return await _answer(
-                send,
-                503,
-                f"this worker is at its limit of {self.max_in_flight} requests in flight; retry",
-            )
+            limit = self.max_in_flight
+            detail = f"this worker is at its limit of {limit} requests in flight; retry"
+            return await retry_later(503, detail)(scope, receive, send)
         self.in_flight += 1
         try:
             await self._run(scope, receive, send)
@@ -77,7 +75,8 @@ class DeadlineMiddleware:
         except TimeoutError:
             if not state.started:
                 log.warning("deadline exceeded: %s %s", scope["method"], scope["path"])
-                await _answer(send, 504, "the request did not finish within its deadline; retry")
+                detail = "the request did not finish within its deadline; retry"
+                await retry_later(504, detail)(scope, receive, send)
         except asyncio.CancelledError:
             if not state.client_left:
                 raise
@@ -125,9 +124,3 @@ class _Exchange:
         if message["type"] == "http.disconnect" and not self.finished:
             self.client_left = True
             work.cancel()
-
-
-async def _answer(send, status: int, detail: str) -> None:
-    response = error_response(status, detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": response.body})

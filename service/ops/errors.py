@@ -26,6 +26,7 @@ from service.ops.logs import request_id_var
 log = logging.getLogger("scorer.errors")
 
 RETRY_AFTER_SECONDS = 1
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 class ErrorBody(BaseModel):
@@ -69,11 +70,15 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def retry_later(status: int, detail: str) -> JSONResponse:
+    """A 503/504 the client should repeat after `Retry-After` seconds."""
+    return error_response(status, detail, RETRY_AFTER)
+
+
 def unavailable_response(kind: type[Exception]) -> JSONResponse:
-    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if kind is DeadlineExceeded:
-        return error_response(504, "the database did not answer in time; retry", retry)
-    return error_response(503, "the database is unavailable; retry", retry)
+        return retry_later(504, "the database did not answer in time; retry")
+    return retry_later(503, "the database is unavailable; retry")
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:

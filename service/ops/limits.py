@@ -21,6 +21,8 @@ import logging
 import zlib
 from dataclasses import dataclass
 
+from fastapi.responses import JSONResponse
+
 from service.ops.errors import error_response
 
 log = logging.getLogger("scorer.limits")
@@ -62,7 +64,7 @@ class LimitsMiddleware:
         try:
             self._check_headers(scope["headers"])
         except _Refusal as refusal:
-            return await _answer(send, refusal.status, refusal.detail)
+            return await _refuse(refusal.status, refusal.detail)(scope, receive, send)
         if not _announces_body(scope["headers"]):
             # Neither Content-Length nor Transfer-Encoding: the request has no body (RFC 9112
             # section 6.3), so nothing is read, decoded or replayed (every GET).
@@ -75,10 +77,11 @@ class LimitsMiddleware:
             if body and not _is_json(headers.get(b"content-type", b"")):
                 raise _Refusal(415, "Content-Type must be application/json")
         except _Refusal as refusal:
-            return await _answer(send, refusal.status, refusal.detail)
+            return await _refuse(refusal.status, refusal.detail)(scope, receive, send)
         except TimeoutError:
             seconds = self.limits.body_read_seconds
-            return await _answer(send, 408, f"request body not received within {seconds:g} s")
+            detail = f"request body not received within {seconds:g} s"
+            return await _refuse(408, detail)(scope, receive, send)
         except _ClientLeft:
             log.info("client left mid-body: %s %s", scope["method"], scope["path"])
             return None
@@ -165,7 +168,6 @@ def _replay(body: bytes, receive):
     return replayed
 
 
-async def _answer(send, status: int, detail: str) -> None:
-    response = error_response(status, detail, {"Connection": "close"})
-    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": response.body})
+def _refuse(status: int, detail: str) -> JSONResponse:
+    # The rest of the request may still be on the wire: close rather than read it.
+    return error_response(status, detail, {"Connection": "close"})

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from service.deps import AsOf, CustomerId, Pool, QueryBool, ScoresReader
-from service.ops.errors import RETRY_AFTER_SECONDS
+from service.ops.errors import RETRY_AFTER
 from service.ops.jsonbody import StrictJsonRoute
 from service.ops.responses import error_responses
 from service.scoring.schemas import ScoreRequest, ScoresResponse
@@ -31,9 +31,7 @@ async def _score(request: Request, pool, customer_id, as_of, explain, context) -
     try:
         return await pool.read(score)
     except ModelsUnavailable as error:
-        raise HTTPException(
-            503, str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-        ) from None
+        raise HTTPException(503, str(error), headers=RETRY_AFTER) from None
 
 
 @router.get(
