@@ -8,25 +8,18 @@ from typing import Any
 
 from service.ops.errors import ErrorBody, ValidationErrorBody
 
-_RETRY_AFTER = {
-    "Retry-After": {
-        "description": "Seconds to wait before retrying.",
-        "schema": {"type": "integer", "minimum": 1},
-    }
-}
+
+def _seconds_or_count(description: str, minimum: int = 0) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "integer", "minimum": minimum}}
+
+
+_RETRY_AFTER = {"Retry-After": _seconds_or_count("Seconds to wait before retrying.", minimum=1)}
 _RATE_LIMIT = {
-    "RateLimit-Limit": {
-        "description": "Requests the key may burst (two seconds' worth of its rate).",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    "RateLimit-Remaining": {
-        "description": "Requests left in the burst now.",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    "RateLimit-Reset": {
-        "description": "Seconds until the burst is full again.",
-        "schema": {"type": "integer", "minimum": 0},
-    },
+    "RateLimit-Limit": _seconds_or_count(
+        "Requests the key may burst (two seconds' worth of its rate)."
+    ),
+    "RateLimit-Remaining": _seconds_or_count("Requests left in the burst now."),
+    "RateLimit-Reset": _seconds_or_count("Seconds until the burst is full again."),
 }
 _WWW_AUTHENTICATE = {
     "WWW-Authenticate": {
