@@ -31,6 +31,8 @@ from service.ops.security import SecurityHeadersMiddleware
 from service.scoring.nbo import NboContext, OfferCache
 from service.scoring.router import router as scoring_router
 from service.scoring.store import ModelStore
+from service.sources import dead_letters
+from service.sources.router import router as sources_router
 
 log = logging.getLogger("scorer")
 
@@ -62,6 +64,7 @@ async def lifespan(app: FastAPI):
     app.state.key_verifier = KeyVerifier()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
     app.state.event_rules = EventRules.from_settings(settings)
+    app.state.database_gauges = [dead_letters.refresh_gauge]
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:
             await ensure_key(conn, settings.bootstrap_api_key, "bootstrap", ["admin"])
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
         customers_router,
         offers_router,
+        sources_router,
         ops_router,
     ):
         app.include_router(router)

@@ -6,6 +6,7 @@ from service.features import models as feature_models
 from service.modeling import models as modeling_models
 from service.offers import models as offer_models
 from service.scoring import models as scoring_models
+from service.sources import models as source_models
 
 __all__ = [
     "access_models",
@@ -14,4 +15,5 @@ __all__ = [
     "modeling_models",
     "offer_models",
     "scoring_models",
+    "source_models",
 ]

@@ -8,8 +8,10 @@ dedupe identically. Everything happens in one transaction, so a read after a
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 import asyncpg
 
@@ -17,6 +19,8 @@ from service.events.fingerprint import canonical_amount
 from service.events.schemas import Rejection
 from service.events.validation import StagedEvent
 from service.features import upkeep
+
+T = TypeVar("T")
 
 EVENT_COLUMNS = (
     "customer_id",
@@ -43,7 +47,7 @@ class IngestOutcome:
         )
 
 
-_LOCK_CUSTOMERS = """
+_LOCK_KEYS = """
 SELECT pg_advisory_xact_lock(key)
 FROM (SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest($1::text[]) AS id ORDER BY 1) k
 """
@@ -57,6 +61,16 @@ async def store_events(
 
     `deadline_seconds` bounds every statement of the transaction (the API's connections
     default to the shorter read deadline)."""
+    return await in_write_transaction(conn, deadline_seconds, lambda: store_locked(conn, staged))
+
+
+async def in_write_transaction(
+    conn: asyncpg.Connection,
+    deadline_seconds: float | None,
+    work: Callable[[], Awaitable[T]],
+) -> T:
+    """Run `work` (which stores through `store_locked`) in one transaction, again on a rare
+    event_id race, so that sources can add their own rows to the same commit."""
     for attempt in range(3):
         try:
             async with conn.transaction():
@@ -64,7 +78,7 @@ async def store_events(
                     await conn.execute(
                         f"SET LOCAL statement_timeout = {int(deadline_seconds * 1000)}"
                     )
-                return await _store(conn, staged)
+                return await work()
         except asyncpg.UniqueViolationError:
             # Another transaction stored the same event_id for another customer
             # between our check and our COPY; the next attempt sees it.
@@ -73,9 +87,17 @@ async def store_events(
     raise AssertionError("unreachable")
 
 
-async def _store(conn: asyncpg.Connection, staged: list[StagedEvent]) -> IngestOutcome:
+async def lock_keys(conn: asyncpg.Connection, keys: Iterable[str]) -> None:
+    """Transaction locks on `keys` (customer ids, or any other key a source serialises on),
+    taken in one sorted statement so that two writers never deadlock; re-taking a key the
+    transaction holds is free."""
+    await conn.execute(_LOCK_KEYS, sorted(set(keys)))
+
+
+async def store_locked(conn: asyncpg.Connection, staged: list[StagedEvent]) -> IngestOutcome:
+    """The write itself; must run inside `in_write_transaction`."""
     outcome = IngestOutcome()
-    await conn.execute(_LOCK_CUSTOMERS, sorted({s.event.customer_id for s in staged}))
+    await lock_keys(conn, (s.event.customer_id for s in staged))
     fresh = _admit_in_order(
         staged,
         await _stored_fingerprints(conn, staged),

@@ -11,6 +11,9 @@ REQUEST_SECONDS = Histogram(
 EVENTS_INGESTED = Counter("scorer_events_ingested_total", "Events stored.")
 EVENTS_DUPLICATE = Counter("scorer_events_duplicate_total", "Events already stored.")
 EVENTS_REJECTED = Counter("scorer_events_rejected_total", "Events rejected as invalid.")
+DEAD_LETTERS_STORED = Gauge(
+    "scorer_dead_letters", "Dead letters held in the database, by source.", ["source"]
+)
 MODEL_VERSION = Gauge(
     "scorer_model_version_info", "Active model version (value 1).", ["model", "version"]
 )

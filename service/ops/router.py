@@ -35,6 +35,7 @@ class Readiness(BaseModel):
 
 
 READINESS_TIMEOUT_SECONDS = 1.0
+METRICS_DATABASE_SECONDS = 1.0
 
 
 # The operations routes are never shed nor deadlined (service/ops/deadlines.py).
@@ -87,5 +88,16 @@ async def readyz(request: Request):
         **error_responses(validated=False),
     },
 )
-async def metrics(_key: Annotated[object, Depends(ScopedBearer("admin"))]) -> Response:
+async def metrics(
+    request: Request, _key: Annotated[object, Depends(ScopedBearer("admin"))]
+) -> Response:
+    # Gauges read from the database (set by the app at start-up) count what every process
+    # wrote, not only this one; a slow database leaves them as last read.
+    try:
+        async with asyncio.timeout(METRICS_DATABASE_SECONDS):
+            async with request.app.state.pool.acquire() as conn:
+                for refresh in request.app.state.database_gauges:
+                    await refresh(conn)
+    except Exception:  # /metrics must answer even when the database does not
+        pass
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
