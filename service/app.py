@@ -33,6 +33,7 @@ from service.scoring.router import router as scoring_router
 from service.scoring.store import ModelStore
 from service.sources import dead_letters
 from service.sources.router import router as sources_router
+from service.sources.segment.router import router as segment_router
 
 log = logging.getLogger("scorer")
 
@@ -97,7 +98,10 @@ def request_limits(settings: Settings) -> Limits:
         max_header_bytes=settings.max_header_bytes,
         body_read_seconds=settings.body_read_seconds,
         max_body_bytes_default=settings.max_body_bytes_default,
-        route_body_bytes={"/v1/events": settings.max_body_bytes},
+        route_body_bytes={
+            "/v1/events": settings.max_body_bytes,
+            "/v1/batch": settings.max_segment_batch_bytes,
+        },
     )
 
 
@@ -124,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customers_router,
         offers_router,
         sources_router,
+        segment_router,
         ops_router,
     ):
         app.include_router(router)

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Body cap of POST /v1/events (also inflated)."
     )
+    max_segment_batch_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1,
+        description="Body cap of POST /v1/batch (also inflated): RudderStack sends up to 4 MB.",
+    )
     # Request limits (service.ops.limits): past them 413, 431 or 408 before any route runs.
     max_body_bytes_default: int = Field(
         default=64 * 1024, ge=1, description="Body cap of every other route (also inflated)."

@@ -53,29 +53,31 @@ class ScopedBearer(HTTPBearer):
                 "missing API key: send Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        key = await request.app.state.key_verifier.verify(
-            request.app.state.pool, credentials.credentials
+        return await authorize(request, credentials.credentials, self.scope)
+
+
+async def authorize(request: Request, presented: str, scope: str) -> ApiKey:
+    """The active key `presented`, if it has `scope` and is within its rate limit:
+    else 401, 403 or 429."""
+    key = await request.app.state.key_verifier.verify(request.app.state.pool, presented)
+    if key is None:
+        raise HTTPException(
+            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
-        if key is None:
-            raise HTTPException(
-                401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if not key.allows(self.scope):
-            raise HTTPException(
-                403,
-                f"API key lacks the '{self.scope}' scope",
-                headers={
-                    "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'
-                },
-            )
-        decision = request.app.state.rate_limiter.take(key)
-        if decision is not None and not decision.allowed:
-            raise HTTPException(
-                429,
-                f"rate limit of API key {key.prefix}… exceeded; retry after Retry-After seconds",
-                headers=decision.headers(),
-            )
-        return key
+    if not key.allows(scope):
+        raise HTTPException(
+            403,
+            f"API key lacks the '{scope}' scope",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
+    decision = request.app.state.rate_limiter.take(key)
+    if decision is not None and not decision.allowed:
+        raise HTTPException(
+            429,
+            f"rate limit of API key {key.prefix}… exceeded; retry after Retry-After seconds",
+            headers=decision.headers(),
+        )
+    return key
 
 
 # Handlers hold a pooled connection only around their statements (`async with

@@ -7,6 +7,7 @@ from service.modeling import models as modeling_models
 from service.offers import models as offer_models
 from service.scoring import models as scoring_models
 from service.sources import models as source_models
+from service.sources.segment import models as segment_models
 
 __all__ = [
     "access_models",
@@ -15,5 +16,6 @@ __all__ = [
     "modeling_models",
     "offer_models",
     "scoring_models",
+    "segment_models",
     "source_models",
 ]

@@ -23,6 +23,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "offer_shown",
     "offer_accepted",
     "identify",
+    # Anything else a source sends (an unknown Segment event name, say): stored and counted,
+    # with its name in properties.name, but no feature reads it.
+    "custom",
 )
 ORDER_TYPES = frozenset({"order_completed", "order_refunded"})
 

@@ -114,6 +114,6 @@ def test_allow_names_every_method_of_the_path(client: httpx.Client):
     refused = client.patch("/v1/offers/any-offer")
     assert refused.status_code == 405
     assert refused.headers["allow"] == "DELETE, GET, OPTIONS, PUT"
-    assert set(refused.json()) == {"detail", "request_id"}
+    assert set(refused.json()) == {"detail", "request_id", "code", "message"}
     assert client.options("/v1/offers").headers["allow"] == "GET, OPTIONS, POST"
     assert client.options("/no-such-path").status_code == 404

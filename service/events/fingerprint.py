@@ -28,3 +28,14 @@ def fingerprint(event: Event, currency: str | None) -> bytes:
     }
     encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.blake2b(encoded.encode(), digest_size=16).digest()
+
+
+def source_fingerprint(event_id: str, customer_id: str, message: object) -> bytes:
+    """Content identity of an event mapped from a source's message: the message as sent,
+    not the event derived from it, so that a client's retry is a duplicate even where the
+    mapping depends on when it arrived (Segment's clock-skew correction)."""
+    content = {"event_id": event_id, "customer_id": customer_id, "message": message}
+    encoded = json.dumps(
+        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return hashlib.blake2b(encoded.encode(), digest_size=16).digest()

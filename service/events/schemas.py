@@ -95,6 +95,10 @@ class _IdentifyProperties(BaseModel):
     traits: dict[str, Any]
 
 
+class _CustomProperties(BaseModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
+
+
 class _OfferAcceptedProperties(BaseModel):
     decision_id: Identifier
 
@@ -124,6 +128,7 @@ _PROPERTY_RULES = {
     "consent_updated": _checker(_ConsentProperties),
     "identify": _checker(_IdentifyProperties),
     "offer_accepted": _checker(_OfferAcceptedProperties),
+    "custom": _checker(_CustomProperties),
 }
 
 

@@ -11,6 +11,7 @@ ServerErrorMiddleware and then re-raise, which makes the server drop the connect
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 import asyncpg
 import sqlalchemy.exc
@@ -32,6 +33,9 @@ RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, naming the field where one is at fault.")
     request_id: str = Field(description="The request's id (also the X-Request-Id header).")
+    # Segment's and RudderStack's clients read these two (and crash without `code`).
+    code: str = Field(description="The status as a word: bad_request, unauthorized, …")
+    message: str = Field(description="The same text as `detail`.")
 
 
 class FieldError(BaseModel):
@@ -66,8 +70,21 @@ def classify(error: BaseException) -> type[Exception] | None:
 def error_response(
     status: int, detail: str, headers: dict[str, str] | None = None, **extra
 ) -> JSONResponse:
-    body = {"detail": detail, "request_id": request_id_var.get() or "", **extra}
+    body = {
+        "detail": detail,
+        "request_id": request_id_var.get() or "",
+        "code": status_code_word(status),
+        "message": detail,
+        **extra,
+    }
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def status_code_word(status: int) -> str:
+    try:
+        return HTTPStatus(status).name.lower()
+    except ValueError:
+        return "error"
 
 
 def retry_later(status: int, detail: str) -> JSONResponse:

@@ -11,6 +11,12 @@ REQUEST_SECONDS = Histogram(
 EVENTS_INGESTED = Counter("scorer_events_ingested_total", "Events stored.")
 EVENTS_DUPLICATE = Counter("scorer_events_duplicate_total", "Events already stored.")
 EVENTS_REJECTED = Counter("scorer_events_rejected_total", "Events rejected as invalid.")
+SEGMENT_MESSAGES = Counter(
+    "scorer_segment_events_total",
+    "Events from Segment-compatible calls, by outcome (custom: stored under an unknown "
+    "event name).",
+    ["outcome"],
+)
 DEAD_LETTERS_STORED = Gauge(
     "scorer_dead_letters", "Dead letters held in the database, by source.", ["source"]
 )

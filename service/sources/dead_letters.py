@@ -46,7 +46,7 @@ async def record(conn: asyncpg.Connection, letters: list[DeadLetter]) -> None:
         [_text(letter.external_id) for letter in rows],
         [_text(letter.customer_id) for letter in rows],
         [_text(letter.reason) for letter in rows],
-        [_payload_json(letter.payload) for letter in rows],
+        [storable_json(letter.payload) for letter in rows],
     )
 
 
@@ -57,7 +57,8 @@ def _text(value: str | None) -> str | None:
     return value.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
 
 
-def _payload_json(payload: Any) -> str:
+def storable_json(payload: Any) -> str:
+    """`payload` as JSON that jsonb takes (see `_storable`)."""
     try:
         return json.dumps(_storable(payload), ensure_ascii=True, allow_nan=False, default=str)
     except ValueError:  # a non-finite number: jsonb has none, so keep the whole thing as text

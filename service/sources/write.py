@@ -9,15 +9,15 @@ source sent is lost.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from service.events.fingerprint import source_fingerprint
 from service.events.service import IngestOutcome, in_write_transaction, store_locked
-from service.events.validation import EventRules
+from service.events.validation import EventRules, StagedEvent
 from service.sources import dead_letters
 from service.sources.dead_letters import DeadLetter
 
@@ -29,6 +29,9 @@ class Mapped:
     event: dict[str, Any]
     message: Any
     external_id: str | None = None
+    # The part of `message` that makes the event what it is, when the event also depends on
+    # when it arrived: then a re-sent message is a duplicate by this, not by the event.
+    content: Any = None
 
 
 @dataclass
@@ -46,34 +49,51 @@ async def store_mapped(
     unmappable: list[DeadLetter],
     now: datetime,
     deadline_seconds: float | None = None,
-    before_store: Callable[[], Awaitable[None]] | None = None,
 ) -> SourceOutcome:
-    """Validate and store `mapped`, dead-letter what fails and `unmappable`, in one commit.
+    """Validate and store `mapped`, dead-letter what fails and `unmappable`, in one commit."""
+    return await in_write_transaction(
+        conn,
+        deadline_seconds,
+        lambda: store_in_transaction(conn, rules, source, mapped, unmappable, now),
+    )
 
-    `before_store` runs inside the transaction first (a source's own bookkeeping that must
-    commit or roll back with the events)."""
+
+async def store_in_transaction(
+    conn: asyncpg.Connection,
+    rules: EventRules,
+    source: str,
+    mapped: list[Mapped],
+    unmappable: list[DeadLetter],
+    now: datetime,
+) -> SourceOutcome:
+    """`store_mapped` for a source that has rows of its own to commit with the events: call
+    it inside `in_write_transaction`."""
     staged, rejected = rules.stage_all((item.event for item in mapped), now)
-
-    async def work() -> SourceOutcome:
-        if before_store is not None:
-            await before_store()
-        stored = await store_locked(conn, staged) if staged else IngestOutcome()
-        letters = list(unmappable)
-        for rejection in sorted([*rejected, *stored.rejected], key=lambda r: r.index):
-            item = mapped[rejection.index]
-            letters.append(
-                DeadLetter(
-                    source=source,
-                    reason=rejection.error,
-                    payload=item.message,
-                    external_id=item.external_id or rejection.event_id,
-                    customer_id=_customer_of(item.event),
-                )
+    staged = [_by_content(item, mapped[item.index].content) for item in staged]
+    stored = await store_locked(conn, staged) if staged else IngestOutcome()
+    letters = list(unmappable)
+    for rejection in sorted([*rejected, *stored.rejected], key=lambda r: r.index):
+        item = mapped[rejection.index]
+        letters.append(
+            DeadLetter(
+                source=source,
+                reason=rejection.error,
+                payload=item.message,
+                external_id=item.external_id or rejection.event_id,
+                customer_id=_customer_of(item.event),
             )
-        await dead_letters.record(conn, letters)
-        return SourceOutcome(stored.accepted, stored.duplicates, letters)
+        )
+    await dead_letters.record(conn, letters)
+    return SourceOutcome(stored.accepted, stored.duplicates, letters)
 
-    return await in_write_transaction(conn, deadline_seconds, work)
+
+def _by_content(staged: StagedEvent, content: Any) -> StagedEvent:
+    if content is None:
+        return staged
+    event = staged.event
+    return replace(
+        staged, fingerprint=source_fingerprint(event.event_id, event.customer_id, content)
+    )
 
 
 def _customer_of(event: dict[str, Any]) -> str | None:

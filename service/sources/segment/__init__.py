@@ -1,0 +1,1 @@
+"""The Segment-compatible HTTP API (Segment's and RudderStack's server-side clients)."""
