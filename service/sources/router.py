@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
 from service.deps import Pool, ScopedBearer
 from service.ops.responses import error_responses
@@ -25,12 +25,18 @@ SourceName = Literal["segment", "shopify", "stripe", "nats"]
 async def list_dead_letters(
     pool: Pool,
     after: Annotated[
-        str | None, Query(max_length=20, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=18,
+            pattern=r"^[0-9]+$",
+            description="`next_cursor` of the previous page.",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     source: SourceName | None = None,
 ) -> DeadLetterPage:
-    position = _cursor(after)
+    position = int(after) if after else 0
     async with pool.acquire() as conn:
         rows = await dead_letters.page(conn, position, limit + 1, source)
     more = len(rows) > limit
@@ -40,11 +46,3 @@ async def list_dead_letters(
         next_cursor=str(rows[-1].id) if rows else after,
         has_more=more,
     )
-
-
-def _cursor(after: str | None) -> int:
-    if after is None:
-        return 0
-    if not after.isascii() or not after.isdigit():
-        raise HTTPException(422, "after: not a cursor this API gave (use next_cursor)")
-    return int(after)

@@ -68,6 +68,9 @@ def _envelope(document: Any, route_type: str | None) -> list[Any]:
         raise HTTPException(
             400, f"batch: at most {MAX_BATCH_MESSAGES} messages, got {len(messages)}"
         )
+    for index, item in enumerate(messages):
+        if not isinstance(item, dict):
+            raise HTTPException(400, f"batch.{index}: must be a JSON object (a message)")
     return messages
 
 
