@@ -33,7 +33,10 @@ from service.scoring.router import router as scoring_router
 from service.scoring.store import ModelStore
 from service.sources import dead_letters
 from service.sources.router import router as sources_router
+from service.sources.secrets import SecretCache
 from service.sources.segment.router import router as segment_router
+from service.sources.shopify.router import router as shopify_router
+from service.sources.stripe.router import router as stripe_router
 
 log = logging.getLogger("scorer")
 
@@ -66,6 +69,7 @@ async def lifespan(app: FastAPI):
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
     app.state.event_rules = EventRules.from_settings(settings)
     app.state.database_gauges = [dead_letters.refresh_gauge]
+    app.state.source_secrets = SecretCache()
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:
             await ensure_key(conn, settings.bootstrap_api_key, "bootstrap", ["admin"])
@@ -101,6 +105,9 @@ def request_limits(settings: Settings) -> Limits:
         route_body_bytes={
             "/v1/events": settings.max_body_bytes,
             "/v1/batch": settings.max_segment_batch_bytes,
+            # Platforms send whole orders: a large one is more than the default cap.
+            "/v1/sources/shopify/webhooks": settings.max_body_bytes,
+            "/v1/sources/stripe/webhooks": settings.max_body_bytes,
         },
     )
 
@@ -129,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offers_router,
         sources_router,
         segment_router,
+        shopify_router,
+        stripe_router,
         ops_router,
     ):
         app.include_router(router)

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Body cap of POST /v1/events (also inflated)."
     )
+    shopify_test_orders: bool = Field(
+        default=False, description="Store Shopify orders marked test: true (else ignored)."
+    )
+    stripe_customer_metadata_key: str = Field(
+        default="customer_id",
+        min_length=1,
+        description="Stripe metadata key holding our customer id (else the Stripe customer).",
+    )
     max_segment_batch_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1,

@@ -114,10 +114,13 @@ class Server:
     def env(self) -> dict[str, str]:
         return {**os.environ, "DATABASE_URL": self.database_url}
 
-    def scorer(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run the `scorer` CLI against this server's database."""
+    def scorer(
+        self, *args: str, check: bool = True, stdin: str = ""
+    ) -> subprocess.CompletedProcess:
+        """Run the `scorer` CLI against this server's database, `stdin` as its input."""
         return subprocess.run(
             [SCORER, *args],
+            input=stdin,
             env=self.env(),
             capture_output=True,
             text=True,

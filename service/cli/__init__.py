@@ -13,7 +13,17 @@ from importlib.metadata import version
 
 import asyncpg
 
-from service.cli import data, embedded, keys, models, reports, scores, server, simulate
+from service.cli import (
+    data,
+    embedded,
+    keys,
+    models,
+    reports,
+    scores,
+    server,
+    simulate,
+    sources,
+)
 from service.cli.common import UsageError, fail
 
 
@@ -24,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (server, embedded, keys, data, simulate, models, scores, reports):
+    for module in (server, embedded, keys, sources, data, simulate, models, scores, reports):
         module.add_commands(sub)
     return parser
 

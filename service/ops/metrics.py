@@ -17,6 +17,16 @@ SEGMENT_MESSAGES = Counter(
     "event name).",
     ["outcome"],
 )
+WEBHOOKS_RECEIVED = Counter(
+    "scorer_source_webhooks_total",
+    "Verified Shopify and Stripe webhook deliveries, by outcome (stored, ignored).",
+    ["source", "outcome"],
+)
+WEBHOOKS_REFUSED = Counter(
+    "scorer_source_webhooks_refused_total",
+    "Webhook deliveries refused for a missing, unknown or wrong signature (401).",
+    ["source"],
+)
 DEAD_LETTERS_STORED = Gauge(
     "scorer_dead_letters", "Dead letters held in the database, by source.", ["source"]
 )

@@ -39,3 +39,27 @@ dead_letters = Table(
         postgresql_where=text("external_id IS NOT NULL"),
     ),
 )
+
+# The signing secrets of shop platforms (Shopify app secrets, Stripe endpoint secrets). They
+# are kept as given because verifying an HMAC needs the secret itself; nothing lists them.
+# Several rows for one account are the rotation: any of them verifies.
+source_secrets = Table(
+    "source_secrets",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("account", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("source_secrets_kind_account", "kind", "account"),
+)
+
+# Which customer a platform's order belongs to, for refunds that name only the order
+# (Shopify's refunds/create, Stripe's refund.created).
+source_orders = Table(
+    "source_orders",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("order_id", Text, primary_key=True),
+    Column("customer_id", Text, nullable=False),
+)

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from service.sources.unusable import Unusable
 from service.vocabulary import CONSENT_CHANNELS
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "alias", "group")
@@ -57,10 +58,6 @@ class Translation:
         return self.user_id is not None and (
             self.anonymous_id is not None or self.previous_id is not None
         )
-
-
-class Unusable(ValueError):
-    """The message cannot be mapped; the text names the field."""
 
 
 def translate(

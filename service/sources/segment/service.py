@@ -25,7 +25,8 @@ from service.events.fingerprint import source_fingerprint
 from service.events.service import in_write_transaction, lock_keys
 from service.events.validation import EventRules, StagedEvent
 from service.sources.dead_letters import DeadLetter, storable_json
-from service.sources.segment.mapping import Translation, Unusable, translate
+from service.sources.segment.mapping import Translation, translate
+from service.sources.unusable import Unusable
 from service.sources.write import Mapped, store_in_transaction
 
 SOURCE = "segment"

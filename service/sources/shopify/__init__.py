@@ -1,0 +1,1 @@
+"""Shopify webhooks: orders, refunds and customers (with marketing consent)."""

@@ -1,0 +1,1 @@
+"""Stripe webhooks: completed checkouts and charges as orders, refunds."""
