@@ -31,7 +31,7 @@ from service.ops.security import SecurityHeadersMiddleware
 from service.scoring.nbo import NboContext, OfferCache
 from service.scoring.router import router as scoring_router
 from service.scoring.store import ModelStore
-from service.sources import dead_letters
+from service.sources import consumers, dead_letters
 from service.sources.router import router as sources_router
 from service.sources.secrets import SecretCache
 from service.sources.segment.router import router as segment_router
@@ -68,7 +68,7 @@ async def lifespan(app: FastAPI):
     app.state.key_verifier = KeyVerifier()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
     app.state.event_rules = EventRules.from_settings(settings)
-    app.state.database_gauges = [dead_letters.refresh_gauge]
+    app.state.database_gauges = [dead_letters.refresh_gauge, consumers.refresh_gauges]
     app.state.source_secrets = SecretCache()
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:

@@ -95,6 +95,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Body cap of POST /v1/events (also inflated)."
     )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="NATS server of `scorer consume`."
+    )
+    nats_stream: str = Field(default="events", description="JetStream stream to consume.")
+    nats_subject: str = Field(default="events.>", description="Subject of the events.")
+    nats_durable: str = Field(
+        default="scorer", description="Durable consumer name; consumers sharing it share work."
+    )
+    nats_batch: int = Field(default=500, ge=1, le=5000, description="Messages per fetch.")
     shopify_test_orders: bool = Field(
         default=False, description="Store Shopify orders marked test: true (else ignored)."
     )

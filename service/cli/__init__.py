@@ -14,6 +14,7 @@ from importlib.metadata import version
 import asyncpg
 
 from service.cli import (
+    consume,
     data,
     embedded,
     keys,
@@ -34,7 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (server, embedded, keys, sources, data, simulate, models, scores, reports):
+    for module in (
+        server,
+        embedded,
+        keys,
+        sources,
+        consume,
+        data,
+        simulate,
+        models,
+        scores,
+        reports,
+    ):
         module.add_commands(sub)
     return parser
 

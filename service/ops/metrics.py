@@ -27,6 +27,21 @@ WEBHOOKS_REFUSED = Counter(
     "Webhook deliveries refused for a missing, unknown or wrong signature (401).",
     ["source"],
 )
+CONSUMER_PENDING = Gauge(
+    "scorer_nats_consumer_pending",
+    "Messages in the stream not yet delivered to the consumer (its lag).",
+    ["consumer"],
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "scorer_nats_consumer_ack_pending",
+    "Messages delivered to the consumer and not yet acknowledged (being stored).",
+    ["consumer"],
+)
+CONSUMER_STATUS_AGE = Gauge(
+    "scorer_nats_consumer_status_age_seconds",
+    "Seconds since the consumer last recorded its status (large: it is not running).",
+    ["consumer"],
+)
 DEAD_LETTERS_STORED = Gauge(
     "scorer_dead_letters", "Dead letters held in the database, by source.", ["source"]
 )

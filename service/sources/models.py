@@ -63,3 +63,16 @@ source_orders = Table(
     Column("order_id", Text, primary_key=True),
     Column("customer_id", Text, nullable=False),
 )
+
+# What each `scorer consume` (by durable name) last saw of its JetStream consumer, so that
+# the servers' /metrics can show the lag of consumers running elsewhere.
+consumer_status = Table(
+    "consumer_status",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("stream", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("pending", BigInteger, nullable=False),
+    Column("ack_pending", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,4 +1,5 @@
-"""sources: signing secrets of shop platforms, and the customer of each platform order
+"""sources: signing secrets of shop platforms, the customer of each platform order, and
+the status of NATS consumers
 
 Revision ID: 0008
 Revises: 0007
@@ -34,9 +35,20 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("source", "order_id"),
     )
+    op.create_table(
+        "consumer_status",
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("stream", sa.Text(), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("pending", sa.BigInteger(), nullable=False),
+        sa.Column("ack_pending", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("consumer_status")
     op.drop_table("source_orders")
     op.drop_index("source_secrets_kind_account", table_name="source_secrets")
     op.drop_table("source_secrets")
