@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from service.config import Settings
-from service.events.fingerprint import fingerprint
+from service.events.fingerprint import fingerprint, source_fingerprint
 from service.events.schemas import Event, Rejection, describe_error
 from service.vocabulary import ORDER_TYPES
 
@@ -45,7 +45,11 @@ class EventRules:
             future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
         )
 
-    def stage(self, index: int, raw: Any, now: datetime) -> StagedEvent | Rejection:
+    def stage(
+        self, index: int, raw: Any, now: datetime, content: Any = None
+    ) -> StagedEvent | Rejection:
+        """`content`: the source message the event was mapped from, which then defines the
+        event's identity (see `source_fingerprint`)."""
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
         # Echoed back in the response, so it must be encodable whatever was sent.
         event_id = (
@@ -83,7 +87,9 @@ class EventRules:
             event=event,
             day=event.occurred_at.astimezone(self.zone).date(),
             currency=currency,
-            fingerprint=fingerprint(event, currency),
+            fingerprint=fingerprint(event, currency)
+            if content is None
+            else source_fingerprint(event.event_id, event.customer_id, content),
             properties_json=properties_json,
         )
 

@@ -9,13 +9,12 @@ source sent is lost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from service.events.fingerprint import source_fingerprint
 from service.events.service import IngestOutcome, in_write_transaction, store_locked
 from service.events.validation import EventRules, StagedEvent
 from service.sources import dead_letters
@@ -68,8 +67,11 @@ async def store_in_transaction(
 ) -> SourceOutcome:
     """`store_mapped` for a source that has rows of its own to commit with the events: call
     it inside `in_write_transaction`."""
-    staged, rejected = rules.stage_all((item.event for item in mapped), now)
-    staged = [_by_content(item, mapped[item.index].content) for item in staged]
+    staged: list[StagedEvent] = []
+    rejected = []
+    for index, item in enumerate(mapped):
+        outcome = rules.stage(index, item.event, now, item.content)
+        (staged if isinstance(outcome, StagedEvent) else rejected).append(outcome)
     stored = await store_locked(conn, staged) if staged else IngestOutcome()
     letters = list(unmappable)
     for rejection in sorted([*rejected, *stored.rejected], key=lambda r: r.index):
@@ -85,15 +87,6 @@ async def store_in_transaction(
         )
     await dead_letters.record(conn, letters)
     return SourceOutcome(stored.accepted, stored.duplicates, letters)
-
-
-def _by_content(staged: StagedEvent, content: Any) -> StagedEvent:
-    if content is None:
-        return staged
-    event = staged.event
-    return replace(
-        staged, fingerprint=source_fingerprint(event.event_id, event.customer_id, content)
-    )
 
 
 def _customer_of(event: dict[str, Any]) -> str | None:

@@ -29,6 +29,7 @@ from service.sources.write import store_mapped
 log = logging.getLogger("scorer.consume")
 
 STATUS_SECONDS = 2.0
+PULLERS = 2
 CONNECT_SECONDS = 10.0
 RETRY_SECONDS = 1.0
 # Longer than any batch's transaction takes, so that JetStream does not redeliver a batch
@@ -76,13 +77,25 @@ async def consume(
     try:
         js = nc.jetstream()
         await _ensure_stream(js, options)
-        subscription = await js.pull_subscribe(
-            options.subject,
-            durable=options.durable,
-            stream=options.stream,
-            config=api.ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=-1),
+        # Pullers of one durable consumer share its messages: while one stores a batch, the
+        # next fetches, each on its own database connection.
+        subscriptions = [
+            await js.pull_subscribe(
+                options.subject,
+                durable=options.durable,
+                stream=options.stream,
+                config=api.ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=-1),
+            )
+            for _ in range(PULLERS)
+        ]
+        progress = Progress()
+        await asyncio.gather(
+            *(
+                _drain(subscription, options, database_dsn, rules, stop, progress, index == 0)
+                for index, subscription in enumerate(subscriptions)
+            )
         )
-        return await _drain(subscription, options, database_dsn, rules, stop)
+        return progress
     finally:
         await nc.close()
 
@@ -123,8 +136,7 @@ async def _ensure_stream(js, options: ConsumerOptions) -> None:
         await js.add_stream(name=options.stream, subjects=[options.subject])
 
 
-async def _drain(subscription, options, database_dsn, rules, stop) -> Progress:
-    progress = Progress()
+async def _drain(subscription, options, database_dsn, rules, stop, progress, reports) -> None:
     conn: asyncpg.Connection | None = None
     next_status = 0.0
     try:
@@ -138,7 +150,7 @@ async def _drain(subscription, options, database_dsn, rules, stop) -> Progress:
                     conn = await asyncpg.connect(database_dsn, timeout=5)
                 if messages:
                     await _store_batch(conn, messages, rules, options, progress)
-                if time.monotonic() >= next_status:
+                if reports and time.monotonic() >= next_status:
                     pending = await _record_status(conn, subscription, options, progress)
                     log.info(progress.line(pending))
                     next_status = time.monotonic() + STATUS_SECONDS
@@ -154,7 +166,6 @@ async def _drain(subscription, options, database_dsn, rules, stop) -> Progress:
     finally:
         if conn is not None:
             await conn.close()
-    return progress
 
 
 async def _store_batch(conn, messages, rules: EventRules, options, progress: Progress) -> None:

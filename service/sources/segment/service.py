@@ -15,13 +15,12 @@ Identity rules (docs/segment.md):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from service.events.fingerprint import source_fingerprint
 from service.events.service import in_write_transaction, lock_keys
 from service.events.validation import EventRules, StagedEvent
 from service.sources.dead_letters import DeadLetter, storable_json
@@ -66,6 +65,7 @@ async def ingest(
 
     async def work() -> SegmentOutcome:
         customers = {t.user_id for t, _ in translated if t.user_id} | set(linked.values())
+        # store_locked takes these same customer locks again (free) with the events.
         await lock_keys(conn, [*customers, *(_ANONYMOUS_LOCK + a for a in anonymous)])
         batch = _Batch(rules, received_at, await _links(conn, anonymous), list(letters))
         await batch.resolve(conn, translated)
@@ -97,6 +97,8 @@ def _message_id(message: Any) -> str | None:
 
 
 async def _links(conn: asyncpg.Connection, anonymous: set[str]) -> dict[str, str]:
+    if not anonymous:
+        return {}
     rows = await conn.fetch(
         "SELECT anonymous_id, customer_id FROM identity_links WHERE anonymous_id = ANY($1)",
         list(anonymous),
@@ -187,10 +189,9 @@ class _Batch:
         duplicate, the same id with other content a conflict."""
         candidates: list[tuple[str, StagedEvent, dict[str, Any], Any]] = []
         for anonymous_id, event, message in waiting:
-            staged = self.rules.stage(0, {**event, "customer_id": anonymous_id}, self.received_at)
+            placeholder = {**event, "customer_id": anonymous_id}
+            staged = self.rules.stage(0, placeholder, self.received_at, content(message))
             if isinstance(staged, StagedEvent):
-                fingerprint = source_fingerprint(event["event_id"], anonymous_id, content(message))
-                staged = replace(staged, fingerprint=fingerprint)
                 candidates.append((anonymous_id, staged, event, message))
             else:
                 self._refuse(staged.error, event, message)
