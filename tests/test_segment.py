@@ -394,3 +394,42 @@ def test_identity_links_follow_first_link_wins(server, client, write_key):
         "conflict"
         in server.sql("SELECT reason FROM dead_letters WHERE external_id = 'id-5'")[0]["reason"]
     )
+
+
+def test_hostile_messages_are_dead_letters_never_errors(server, client, write_key):
+    hostile = [
+        message("h-1", type="track", anonymousId="nul\x00id", event="Product Viewed"),
+        message("h-2", type="track", userId=" padded ", event="Product Viewed"),
+        message(
+            "h-3",
+            type="track",
+            userId="h",
+            event="Order Completed",
+            sentAt="9999-12-31T00:00:00+00:00",
+            timestamp="0001-01-01T00:00:00+00:00",
+            properties={"order_id": "o"},
+        ),
+        message(
+            "h-4",
+            type="track",
+            userId="h",
+            event="Order Refunded",
+            properties={"order_id": "o", "products": [{"price": "1e999999", "quantity": 9}]},
+        ),
+        message("h-5", type="identify", userId="h", traits={"consent": {"fax": True}}),
+        message("h-6", type="alias", userId="h"),
+        message("h-7", type="track", userId=123, event="Product Viewed"),
+        {"type": "track", "userId": "h", "event": "Product Viewed"},
+    ]
+    answer = post(server, "/v1/batch", {"batch": hostile}, write_key)
+    assert answer.status_code == 200, answer.text
+    letters = {
+        row["external_id"]: row["reason"]
+        for row in server.sql(
+            "SELECT external_id, reason FROM dead_letters WHERE source = 'segment'"
+        )
+    }
+    assert "anonymousId" in letters["h-1"] and "userId" in letters["h-2"]
+    assert "sentAt" in letters["h-3"] and "products" in letters["h-4"]
+    assert "consent" in letters["h-5"] and "previousId" in letters["h-6"]
+    assert features(client, "123")["product_views_30d"] == 1  # numeric ids are read as text

@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
-from fastapi import Request
+from fastapi import HTTPException, Request
 from pydantic import BaseModel, Field
 
 from service.events.service import in_write_transaction, lock_keys
-from service.ops.metrics import WEBHOOKS_RECEIVED
+from service.ops.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REFUSED
+from service.ops.responses import error_responses
 from service.sources.dead_letters import DeadLetter
 from service.sources.write import Mapped, store_in_transaction
 
@@ -75,3 +76,25 @@ async def order_customer(request: Request, source: str, order_id: str) -> str | 
 def ignored(source: str, why: str) -> WebhookReceipt:
     WEBHOOKS_RECEIVED.labels(source=source, outcome="ignored").inc()
     return WebhookReceipt(accepted=0, duplicates=0, dead_lettered=0, ignored=why)
+
+
+def refused(source: str, detail: str) -> HTTPException:
+    """The 401 of a delivery whose signature does not hold: nothing of it is stored."""
+    WEBHOOKS_REFUSED.labels(source=source).inc()
+    return HTTPException(401, detail)
+
+
+def webhook_route(summary: str, statuses: dict[int, str]) -> dict:
+    """The route options of a signed webhook: any JSON body, no API key (the signature is
+    the authentication), the statuses it can answer."""
+    return {
+        "response_model": WebhookReceipt,
+        "summary": summary,
+        "openapi_extra": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
+            "security": [],
+        },
+        "responses": error_responses(
+            authenticated=False, validated=False, body=True, extra=statuses
+        ),
+    }

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from service.sources.unusable import Unusable
+from service.sources.unusable import Unusable, checked_id
 from service.vocabulary import CONSENT_CHANNELS
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "alias", "group")
@@ -95,7 +95,10 @@ def event_time(message: dict[str, Any], received_at: datetime, sent_at: Any) -> 
     happened = _timestamp(stated, "timestamp")
     if sent_at is None:
         return happened
-    return received_at - (_timestamp(sent_at, "sentAt") - happened)
+    try:
+        return received_at - (_timestamp(sent_at, "sentAt") - happened)
+    except OverflowError:
+        raise Unusable("sentAt: too far from timestamp to correct the clock by") from None
 
 
 def _timestamp(value: Any, name: str) -> datetime:
@@ -120,7 +123,7 @@ def _id(message: dict[str, Any], name: str, required: bool = False) -> str | Non
         return None
     if not isinstance(value, str):
         raise Unusable(f"{name}: must be a string")
-    return value
+    return checked_id(value, name)
 
 
 def _object(message: dict[str, Any], name: str) -> dict[str, Any]:
@@ -188,8 +191,11 @@ def _line_value(item: Any, index: int) -> Decimal:
         quantity = Decimal(str(item.get("quantity", 1)))
     except InvalidOperation:
         raise Unusable(f"{where}: price and quantity must be numbers") from None
-    if not price.is_finite() or not quantity.is_finite():
-        raise Unusable(f"{where}: price and quantity must be finite numbers")
+    if (
+        not (price.is_finite() and quantity.is_finite())
+        or max(price.adjusted(), quantity.adjusted()) > 12
+    ):
+        raise Unusable(f"{where}: price and quantity must be finite numbers below 1e12")
     return price * quantity
 
 

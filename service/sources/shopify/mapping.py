@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from service.sources.unusable import Unusable
+from service.sources.unusable import Unusable, checked_id
 
 ORDER_TOPICS = ("orders/create", "orders/paid")
 CUSTOMER_TOPICS = ("customers/create", "customers/update")
@@ -137,7 +137,7 @@ def _id(payload: dict[str, Any], name: str) -> str:
     value = payload.get(name)
     if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
         raise Unusable(f"{name}: required, a number or string")
-    return str(value)
+    return checked_id(str(value), name)
 
 
 def _time(payload: dict[str, Any], *names: str) -> str:
@@ -155,9 +155,9 @@ def _decimal(value: Any, name: str) -> Decimal:
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise Unusable(f"{name}: must be a decimal amount, got {value!r}") from None
-    if not amount.is_finite():
-        raise Unusable(f"{name}: must be a finite amount")
+        raise Unusable(f"{name}: must be a decimal amount, got {str(value)[:40]!r}") from None
+    if not amount.is_finite() or amount.adjusted() > 12:
+        raise Unusable(f"{name}: must be a finite amount below 1e12")
     return amount
 
 

@@ -10,8 +10,6 @@ import hmac
 from fastapi import APIRouter, HTTPException, Request
 
 from service.ops.jsonbody import parse_json
-from service.ops.metrics import WEBHOOKS_REFUSED
-from service.ops.responses import error_responses
 from service.sources.dead_letters import DeadLetter
 from service.sources.shopify import mapping
 from service.sources.unusable import Unusable
@@ -19,7 +17,9 @@ from service.sources.webhooks import (
     WebhookReceipt,
     ignored,
     order_customer,
+    refused,
     store_delivery,
+    webhook_route,
 )
 from service.sources.write import Mapped
 
@@ -40,24 +40,11 @@ def signature_matches(body: bytes, header: str, secrets: list[str]) -> bool:
     )
 
 
-def _refuse(detail: str) -> HTTPException:
-    WEBHOOKS_REFUSED.labels(source=SOURCE).inc()
-    return HTTPException(401, detail)
-
-
 @router.post(
     "/webhooks",
-    response_model=WebhookReceipt,
-    summary="Receive a Shopify webhook",
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
-        "security": [],
-    },
-    responses=error_responses(
-        authenticated=False,
-        validated=False,
-        body=True,
-        extra={
+    **webhook_route(
+        "Receive a Shopify webhook",
+        {
             400: "The verified body is not JSON or lacks a header Shopify always sends",
             401: "Missing or wrong X-Shopify-Hmac-Sha256, or a shop with no secret",
         },
@@ -67,13 +54,15 @@ async def shopify_webhook(request: Request) -> WebhookReceipt:
     shop = request.headers.get("x-shopify-shop-domain", "").strip().lower()
     signature = request.headers.get("x-shopify-hmac-sha256", "")
     if not shop or not signature:
-        raise _refuse("X-Shopify-Shop-Domain and X-Shopify-Hmac-Sha256 are required")
+        raise refused(SOURCE, "X-Shopify-Shop-Domain and X-Shopify-Hmac-Sha256 are required")
     body = await request.body()
     secrets = await request.app.state.source_secrets.get(request.app.state.pool, SOURCE, shop)
     if not secrets:
-        raise _refuse(f"no secret for shop {shop!r}: add one with `scorer sources add shopify`")
+        raise refused(
+            SOURCE, f"no secret for shop {shop!r}: add one with `scorer sources add shopify`"
+        )
     if not signature_matches(body, signature, secrets):
-        raise _refuse("X-Shopify-Hmac-Sha256 does not match the body")
+        raise refused(SOURCE, "X-Shopify-Hmac-Sha256 does not match the body")
     topic = request.headers.get("x-shopify-topic", "")
     delivery = request.headers.get("x-shopify-event-id") or request.headers.get(
         "x-shopify-webhook-id"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from service.sources.unusable import Unusable
+from service.sources.unusable import Unusable, checked_id
 
 ORDER_TYPES = ("checkout.session.completed", "charge.succeeded")
 REFUND_TYPES = ("charge.refunded", "refund.created")
@@ -28,8 +28,8 @@ _THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
 
 
 def major_units(minor: Any, currency: str, name: str) -> str:
-    if isinstance(minor, bool) or not isinstance(minor, int) or minor < 0:
-        raise Unusable(f"{name}: must be a whole number of minor units, 0 or more")
+    if isinstance(minor, bool) or not isinstance(minor, int) or not 0 <= minor < 10**15:
+        raise Unusable(f"{name}: must be a whole number of minor units, 0 to 10^15")
     exponent = 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
     return str(Decimal(minor).scaleb(-exponent))
 
@@ -39,12 +39,12 @@ def customer_of(obj: dict[str, Any], metadata_key: str) -> str:
     metadata = obj.get("metadata")
     stated = metadata.get(metadata_key) if isinstance(metadata, dict) else None
     if isinstance(stated, str) and stated:
-        return stated
+        return checked_id(stated, f"metadata.{metadata_key}")
     customer = obj.get("customer")
     if isinstance(customer, dict):  # an expanded customer object
         customer = customer.get("id")
     if isinstance(customer, str) and customer:
-        return customer
+        return checked_id(customer, "customer")
     raise Unusable(f"customer: none, and no metadata.{metadata_key} (a guest payment)")
 
 
@@ -53,9 +53,9 @@ def order_id_of(obj: dict[str, Any]) -> str:
     if isinstance(intent, dict):
         intent = intent.get("id")
     if isinstance(intent, str) and intent:
-        return intent
-    if isinstance(obj.get("id"), str):
-        return obj["id"]
+        return checked_id(intent, "payment_intent")
+    if isinstance(obj.get("id"), str) and obj["id"]:
+        return checked_id(obj["id"], "id")
     raise Unusable("data.object.id: required")
 
 

@@ -9,49 +9,41 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from service.ops.jsonbody import parse_json
-from service.ops.metrics import WEBHOOKS_REFUSED
-from service.ops.responses import error_responses
 from service.sources.dead_letters import DeadLetter
 from service.sources.stripe import mapping, signature
 from service.sources.unusable import Unusable
-from service.sources.webhooks import WebhookReceipt, ignored, order_customer, store_delivery
+from service.sources.webhooks import (
+    WebhookReceipt,
+    ignored,
+    order_customer,
+    refused,
+    store_delivery,
+    webhook_route,
+)
 from service.sources.write import Mapped
 
 SOURCE = "stripe"
 router = APIRouter(prefix="/v1/sources/stripe", tags=["sources"])
 
 
-def _refuse(detail: str) -> HTTPException:
-    WEBHOOKS_REFUSED.labels(source=SOURCE).inc()
-    return HTTPException(401, detail)
-
-
 @router.post(
     "/webhooks",
-    response_model=WebhookReceipt,
-    summary="Receive a Stripe webhook event",
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
-        "security": [],
-    },
-    responses=error_responses(
-        authenticated=False,
-        validated=False,
-        body=True,
-        extra={401: "Missing, wrong or expired Stripe-Signature, or no Stripe secret added"},
+    **webhook_route(
+        "Receive a Stripe webhook event",
+        {401: "Missing, wrong or expired Stripe-Signature, or no Stripe secret added"},
     ),
 )
 async def stripe_webhook(request: Request) -> WebhookReceipt:
     header = request.headers.get("stripe-signature")
     if not header:
-        raise _refuse("Stripe-Signature: required")
+        raise refused(SOURCE, "Stripe-Signature: required")
     body = await request.body()
     secrets = await request.app.state.source_secrets.get(request.app.state.pool, SOURCE, None)
     if not secrets:
-        raise _refuse("no Stripe endpoint secret: add one with `scorer sources add stripe`")
+        raise refused(SOURCE, "no Stripe endpoint secret: add one with `scorer sources add stripe`")
     problem = signature.verify(body, header, secrets, time.time())
     if problem:
-        raise _refuse(problem)
+        raise refused(SOURCE, problem)
     event = parse_json(body)
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
         raise HTTPException(400, "body: a Stripe event object with an id")
