@@ -433,3 +433,15 @@ def test_hostile_messages_are_dead_letters_never_errors(server, client, write_ke
     assert "sentAt" in letters["h-3"] and "products" in letters["h-4"]
     assert "consent" in letters["h-5"] and "previousId" in letters["h-6"]
     assert features(client, "123")["product_views_30d"] == 1  # numeric ids are read as text
+
+
+def test_the_write_key_is_never_kept(server, write_key):
+    held = {**message("wk-1", anonymousId="wk-visitor", name="x"), "writeKey": write_key}
+    assert post(server, "/v1/page", held, None).status_code == 200
+    broken = {**message("wk-2", userId="wk", event="Order Completed"), "writeKey": write_key}
+    assert post(server, "/v1/track", broken, None).status_code == 200
+    kept = server.sql(
+        "SELECT message::text AS m FROM anonymous_events WHERE event_id = 'wk-1' "
+        "UNION ALL SELECT payload::text FROM dead_letters WHERE external_id = 'wk-2'"
+    )
+    assert len(kept) == 2 and not any(write_key in row["m"] for row in kept)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import nats
+from nats.aio.client import Client as NatsClient
 from nats.js import api
 from nats.js.errors import NotFoundError
 
@@ -105,11 +106,12 @@ async def _connect(url: str):
         # nats-py would log a traceback per failed attempt; one line says it all.
         log.warning("NATS: %s", error or type(error).__name__)
 
+    client = NatsClient()
     try:
         # Reconnects are endless once running; the first connection gets a deadline, so that
         # a wrong URL is a one-line error rather than a silent wait.
-        return await asyncio.wait_for(
-            nats.connect(
+        await asyncio.wait_for(
+            client.connect(
                 url,
                 connect_timeout=5,
                 max_reconnect_attempts=-1,
@@ -118,7 +120,10 @@ async def _connect(url: str):
             ),
             CONNECT_SECONDS,
         )
+        return client
     except (OSError, nats.errors.NoServersError, TimeoutError, ValueError) as error:
+        # Else its reconnect task would keep the process alive after the error.
+        await client.close()
         raise ConsumerSetupError(
             f"cannot reach NATS at {url} ({str(error) or 'no answer in time'}): start it "
             "(nats-server -js) or fix --nats / SCORER_NATS_URL"

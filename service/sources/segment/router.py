@@ -60,7 +60,7 @@ def _envelope(document: Any, route_type: str | None) -> list[Any]:
         if document.get(name) is not None and not isinstance(document[name], str):
             raise HTTPException(400, f"{name}: must be a string")
     if route_type is not None:
-        return [document]
+        return [_without_key(document)]
     messages = document.get("batch")
     if not isinstance(messages, list):
         raise HTTPException(400, "batch: required, a list of messages")
@@ -71,7 +71,13 @@ def _envelope(document: Any, route_type: str | None) -> list[Any]:
     for index, item in enumerate(messages):
         if not isinstance(item, dict):
             raise HTTPException(400, f"batch.{index}: must be a JSON object (a message)")
-    return messages
+    return [_without_key(item) for item in messages]
+
+
+def _without_key(message: dict[str, Any]) -> dict[str, Any]:
+    """The message without a `writeKey`: an API key must not be kept with held events or
+    dead letters."""
+    return {name: value for name, value in message.items() if name != "writeKey"}
 
 
 async def _ingest(
