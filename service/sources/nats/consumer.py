@@ -33,9 +33,13 @@ STATUS_SECONDS = 2.0
 PULLERS = 2
 CONNECT_SECONDS = 10.0
 RETRY_SECONDS = 1.0
-# Longer than any batch's transaction takes, so that JetStream does not redeliver a batch
-# that is still being stored.
-ACK_WAIT_SECONDS = 60.0
+# Longer than a batch's transaction takes (else JetStream redelivers a batch still being
+# stored: harmless duplicates), short enough that the batches of a consumer that died are
+# redelivered soon.
+ACK_WAIT_SECONDS = 10.0
+# Room for the unacknowledged batches of crashed consumers (held until ACK_WAIT_SECONDS)
+# while the live ones keep fetching.
+MAX_ACK_PENDING = 20_000
 _TOO_SLOW = (asyncpg.exceptions.QueryCanceledError, asyncpg.exceptions.LockNotAvailableError)
 
 
@@ -85,7 +89,9 @@ async def consume(
                 options.subject,
                 durable=options.durable,
                 stream=options.stream,
-                config=api.ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=-1),
+                config=api.ConsumerConfig(
+                    ack_wait=ACK_WAIT_SECONDS, max_deliver=-1, max_ack_pending=MAX_ACK_PENDING
+                ),
             )
             for _ in range(PULLERS)
         ]
