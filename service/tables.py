@@ -1,6 +1,7 @@
 """Imports every domain's tables so `service.db.metadata` is complete (Alembic, tests)."""
 
 from service.access import models as access_models
+from service.changes import models as change_models
 from service.events import models as event_models
 from service.features import models as feature_models
 from service.modeling import models as modeling_models
@@ -11,6 +12,7 @@ from service.sources.segment import models as segment_models
 
 __all__ = [
     "access_models",
+    "change_models",
     "event_models",
     "feature_models",
     "modeling_models",

@@ -1,4 +1,5 @@
-"""Tables of the scoring domain: the latest batch-computed scores per customer."""
+"""Tables of the scoring domain: the rescoring outbox and each customer's materialized
+scores."""
 
 from sqlalchemy import (
     BigInteger,
@@ -6,8 +7,10 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    Identity,
+    Index,
     Integer,
-    Sequence,
+    PrimaryKeyConstraint,
     Table,
     Text,
     func,
@@ -16,9 +19,22 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from service.db import metadata
 
-score_change_seq = Sequence("customer_scores_change_seq", metadata=metadata)
+# One row per accepted write of a customer, inserted in the write's transaction and
+# deleted by the scoring loop in the transaction that stores the new scores: a customer
+# with a row here has scores that may be stale. Append-only, so writers never wait.
+score_outbox = Table(
+    "score_outbox",
+    metadata,
+    Column("customer_id", Text, nullable=False),
+    Column("id", BigInteger, Identity(), nullable=False),
+    Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("customer_id", "id"),
+    Index("score_outbox_id", "id"),
+)
 
-# `change_seq` grows on every change: the cursor for the polling API and outbound webhooks.
+# The scores as of `as_of` (a day) with the feature row they were computed from, so a
+# read of a fresh row needs no feature query. `reported` holds the scores of the last
+# `scores.changed` record: small moves add up against it rather than vanishing.
 customer_scores = Table(
     "customer_scores",
     metadata,
@@ -33,6 +49,8 @@ customer_scores = Table(
     Column("f", Integer, nullable=False),
     Column("m", Integer, nullable=False),
     Column("model_versions", JSONB, nullable=False),
-    Column("change_seq", BigInteger, nullable=False, unique=True),
+    Column("features", JSONB, nullable=False),
+    Column("reported", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("customer_scores_as_of", "as_of"),
 )
