@@ -12,6 +12,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from service.access.service import KeyVerifier, RateLimiter, ensure_key
+from service.background import Background, open_pool
+from service.changes.router import router as changes_router
 from service.config import Settings, get_settings
 from service.customers.router import router as customers_router
 from service.db import RequestPool, asyncpg_dsn, create_engine, resolve_database_url
@@ -28,6 +30,7 @@ from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
 from service.ops.security import SecurityHeadersMiddleware
+from service.scoring import freshness
 from service.scoring.nbo import NboContext, OfferCache
 from service.scoring.router import router as scoring_router
 from service.scoring.store import ModelStore
@@ -68,7 +71,11 @@ async def lifespan(app: FastAPI):
     app.state.key_verifier = KeyVerifier()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
     app.state.event_rules = EventRules.from_settings(settings)
-    app.state.database_gauges = [dead_letters.refresh_gauge, consumers.refresh_gauges]
+    app.state.database_gauges = [
+        dead_letters.refresh_gauge,
+        consumers.refresh_gauges,
+        freshness.refresh_gauge,
+    ]
     app.state.source_secrets = SecretCache()
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:
@@ -80,10 +87,15 @@ async def lifespan(app: FastAPI):
         await ensure_shipped(conn)
         await app.state.models.refresh(conn)
     poller = asyncio.create_task(app.state.models.poll(connect, settings.model_poll_seconds))
+    background = None
+    if settings.background_work:
+        background = Background(await open_pool(asyncpg_dsn(url)), app.state.models, settings)
     freeze_startup_objects()
     log.info("started")
     yield
     poller.cancel()
+    if background is not None:
+        await background.stop()
     await app.state.pool.close()
     await app.state.engine.dispose()
     log.info("stopped")
@@ -134,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
         customers_router,
         offers_router,
+        changes_router,
         sources_router,
         segment_router,
         shopify_router,

@@ -47,6 +47,18 @@ class PcltvSettings(BaseModel):
         return ValueTiers(self.tier_high, self.tier_medium)
 
 
+class ChangeSettings(BaseModel):
+    """When a rescoring is a change worth telling, and how long the feed keeps it."""
+
+    churn_delta: float = Field(
+        default=0.05, gt=0, le=1, description="Churn probability move that is `scores.changed`."
+    )
+    pcltv_ratio: float = Field(
+        default=0.10, gt=0, description="Relative pCLTV move that is `scores.changed`."
+    )
+    retention_days: int = Field(default=30, ge=1, description="Days the change feed keeps.")
+
+
 class NboSettings(BaseModel):
     """Knobs of the next-best-offer policy."""
 
@@ -163,7 +175,15 @@ class Settings(BaseSettings):
         description="Browser origins allowed by CORS, comma-separated or a JSON list "
         '(e.g. https://crm.example.com or ["*"]); unset: CORS off.',
     )
+    background_work: bool = Field(
+        default=True,
+        description="Run the scoring loop, webhook delivery and feed retention in `scorer serve`.",
+    )
+    scoring_batch: int = Field(
+        default=500, ge=1, le=10_000, description="Customers rescored per transaction."
+    )
     churn: ChurnSettings = ChurnSettings()
+    changes: ChangeSettings = ChangeSettings()
     pcltv: PcltvSettings = PcltvSettings()
     nbo: NboSettings = NboSettings()
 

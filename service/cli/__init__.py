@@ -24,6 +24,7 @@ from service.cli import (
     server,
     simulate,
     sources,
+    worker,
 )
 from service.cli.common import UsageError, fail
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         keys,
         sources,
         consume,
+        worker,
         data,
         simulate,
         models,

@@ -1,4 +1,5 @@
-"""`scorer rescore`: every customer's current scores into `customer_scores`."""
+"""`scorer rescore`: every customer's scores into `customer_scores` now, in the foreground
+(the scoring loop does the same in the background)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
     from service.db import asyncpg_dsn
     from service.modeling.registry import ensure_shipped
-    from service.scoring.batch import READ_AHEAD, rescore
+    from service.scoring.batch import rescore
     from service.scoring.store import ModelStore
+    from service.scoring.transitions import Thresholds
 
     settings = load_settings()
     url = database_url(settings)
@@ -41,15 +43,18 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         if not store.ready:
             raise UsageError("no active models: register and activate them with `scorer models`")
         started = time.perf_counter()
-        pool = await asyncpg.create_pool(
-            asyncpg_dsn(url), min_size=READ_AHEAD + 1, max_size=READ_AHEAD + 1
-        )
+        thresholds = Thresholds(settings.changes.churn_delta, settings.changes.pcltv_ratio)
+        one = args.customer is not None
+        # A connection of its own: each chunk commits on its own, so the scores and
+        # changes of a long run become visible as it goes.
+        writer = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            one = args.customer is not None
             with tqdm(desc="rescore", unit="customer", file=sys.stderr, disable=one) as bar:
-                count = await rescore(pool, store.current, moment, day, args.customer, bar.update)
+                count = await rescore(
+                    writer, store.current, moment, day, thresholds, args.customer, bar.update
+                )
         finally:
-            await pool.close()
+            await writer.close()
         seconds = time.perf_counter() - started
         print(
             f"rescored {count} customer(s) in {seconds:.2f} s "

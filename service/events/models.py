@@ -1,9 +1,11 @@
-"""Tables of the events domain: the append-only event log."""
+"""Tables of the events domain: the append-only event log and the rescoring outbox."""
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     DateTime,
+    Identity,
     Index,
     LargeBinary,
     PrimaryKeyConstraint,
@@ -33,4 +35,17 @@ events = Table(
     # Idempotency is global by event_id. Under Citus this becomes a ledger
     # table distributed by event_id; on one node a unique index is enough.
     Index("events_event_id_key", "event_id", unique=True),
+)
+
+# One row per accepted write of a customer, inserted in the write's transaction and
+# deleted by the scoring loop in the transaction that stores the new scores: a customer
+# with a row here has scores that may be stale. Append-only, so writers never wait.
+score_outbox = Table(
+    "score_outbox",
+    metadata,
+    Column("customer_id", Text, nullable=False),
+    Column("id", BigInteger, Identity(), nullable=False),
+    Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("customer_id", "id"),
+    Index("score_outbox_id", "id"),
 )

@@ -1,5 +1,6 @@
 """The one write path: validated events are admitted in order and stored, and the derived
-tables (orders, facts, buckets) are brought up to date in the same transaction.
+tables (orders, facts, buckets) are brought up to date in the same transaction, which also
+marks each customer written for rescoring (the outbox the scoring loop drains).
 
 The API and `scorer import` both call `store_events`, so they validate and
 dedupe identically. Everything happens in one transaction, so a read after a
@@ -51,6 +52,7 @@ _LOCK_KEYS = """
 SELECT pg_advisory_xact_lock(key)
 FROM (SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest($1::text[]) AS id ORDER BY 1) k
 """
+_MARK_FOR_RESCORING = "INSERT INTO score_outbox (customer_id) SELECT unnest($1::text[])"
 _EXISTING_EVENTS = "SELECT event_id, fingerprint FROM events WHERE event_id = ANY($1::text[])"
 
 
@@ -111,6 +113,7 @@ async def store_locked(conn: asyncpg.Connection, staged: list[StagedEvent]) -> I
     )
     outcome.accepted = len(fresh)
     await upkeep.apply(conn, fresh)
+    await conn.execute(_MARK_FOR_RESCORING, sorted({s.event.customer_id for s in fresh}))
     return outcome
 
 

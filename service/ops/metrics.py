@@ -59,3 +59,20 @@ PCLTV_VALUE = Histogram(
     buckets=(0, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
 )
 SEGMENTS_SERVED = Counter("scorer_segments_total", "Served segments.", ["segment"])
+SCORE_LAG_SECONDS = Histogram(
+    "scorer_score_lag_seconds",
+    "From an accepted write's transaction to its customer's fresh stored scores.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60),
+)
+CUSTOMERS_RESCORED = Counter(
+    "scorer_customers_rescored_total",
+    "Customers whose stored scores were refreshed, by why (written, sweep: day rollover or "
+    "new models).",
+    ["reason"],
+)
+CHANGES_RECORDED = Counter(
+    "scorer_changes_recorded_total", "Change feed records written, by type.", ["type"]
+)
+OUTBOX_PENDING = Gauge(
+    "scorer_score_outbox_pending", "Writes whose customers are not yet rescored."
+)

@@ -1,16 +1,12 @@
-"""Tables of the scoring domain: the rescoring outbox and each customer's materialized
-scores."""
+"""Tables of the scoring domain: each customer's materialized scores."""
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Date,
     DateTime,
     Double,
-    Identity,
     Index,
     Integer,
-    PrimaryKeyConstraint,
     Table,
     Text,
     func,
@@ -18,19 +14,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from service.db import metadata
-
-# One row per accepted write of a customer, inserted in the write's transaction and
-# deleted by the scoring loop in the transaction that stores the new scores: a customer
-# with a row here has scores that may be stale. Append-only, so writers never wait.
-score_outbox = Table(
-    "score_outbox",
-    metadata,
-    Column("customer_id", Text, nullable=False),
-    Column("id", BigInteger, Identity(), nullable=False),
-    Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("customer_id", "id"),
-    Index("score_outbox_id", "id"),
-)
 
 # The scores as of `as_of` (a day) with the feature row they were computed from, so a
 # read of a fresh row needs no feature query. `reported` holds the scores of the last
