@@ -76,3 +76,8 @@ CHANGES_RECORDED = Counter(
 OUTBOX_PENDING = Gauge(
     "scorer_score_outbox_pending", "Writes whose customers are not yet rescored."
 )
+SCORE_READS = Counter(
+    "scorer_score_reads_total",
+    "Scores served, by where from: stored (the fresh materialized row) or computed.",
+    ["source"],
+)

@@ -13,7 +13,7 @@ from service.config import Settings
 from service.features.service import read_features, resolve_as_of
 from service.features.stored import features_from_json
 from service.features.vector import cold_start_features
-from service.ops.metrics import CHURN_PROBABILITY, PCLTV_VALUE, SEGMENTS_SERVED
+from service.ops.metrics import CHURN_PROBABILITY, PCLTV_VALUE, SCORE_READS, SEGMENTS_SERVED
 from service.scoring.engine import ModelSet
 from service.scoring.materialize import SNAPSHOT_FIELDS, snapshots
 from service.scoring.nbo import NboContext, next_best_offer
@@ -132,6 +132,7 @@ async def score_customer(
                 "nbo_reason": "profiling_consent_withdrawn",
             }
         body = scores_body(models, features, known, settings, explain)
+    SCORE_READS.labels("computed" if stored is None else "stored").inc()
     CHURN_PROBABILITY.observe(body["churn"]["probability"])
     PCLTV_VALUE.observe(body["pcltv"]["value"])
     SEGMENTS_SERVED.labels(body["segment"]["name"]).inc()
