@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from service.access.service import KeyVerifier, RateLimiter, ensure_key
+from service.audiences.router import router as audiences_router
 from service.background import Background, open_pool
 from service.changes.router import router as changes_router
 from service.config import Settings, get_settings
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customers_router,
         offers_router,
         changes_router,
+        audiences_router,
         sources_router,
         segment_router,
         shopify_router,

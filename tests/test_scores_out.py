@@ -4,6 +4,9 @@ stored row when it is current, and the change feed misses nothing under concurre
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import random
 import re
 import subprocess
@@ -295,3 +298,48 @@ def test_gap_free_feed_under_concurrent_writers(client, server):
         if key in last:
             assert change["before"][field] == last[key]["after"][field], change
         last[key] = change
+
+
+def test_audiences_export_pages_as_ndjson_and_csv(client, server):
+    post(client, [order(f"sa-{i:02d}", 1, 2 + i, str(30 + 10 * i)) for i in range(12)])
+    drained(server)
+    expected = {
+        row["customer_id"]: row
+        for row in server.sql(
+            "SELECT customer_id, segment, pcltv_tier, churn_band, pcltv FROM customer_scores"
+        )
+    }
+    lines, params = [], {"limit": 5}
+    while True:
+        response = client.get("/v1/audiences", params=params)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        lines += [json.loads(line) for line in response.text.splitlines()]
+        if "x-next-cursor" not in response.headers:
+            break
+        assert 'rel="next"' in response.headers["link"]
+        params = {"limit": 5, "after": response.headers["x-next-cursor"]}
+    assert [line["customer_id"] for line in lines] == sorted(expected)
+    assert all(line["pcltv"] == expected[line["customer_id"]]["pcltv"] for line in lines)
+
+    segment = lines[0]["segment"]
+    response = client.get("/v1/audiences", params={"segment": segment, "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert response.headers["content-type"].startswith("text/csv")
+    assert sorted(r["customer_id"] for r in rows) == sorted(
+        c for c, row in expected.items() if row["segment"] == segment
+    )
+    low = client.get("/v1/audiences", params={"tier": "low", "churn_band": "low"}).text
+    assert all(
+        expected[json.loads(line)["customer_id"]]["pcltv_tier"] == "low"
+        for line in low.splitlines()
+    )
+    for params, field in (
+        ({"segment": "Champs"}, "query.segment"),
+        ({"format": "xml"}, "query.format"),
+        ({"after": "bm9wZQ"}, "query.after"),
+        ({"limit": 50_001}, "query.limit"),
+    ):
+        response = client.get("/v1/audiences", params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["errors"][0]["field"] == field
