@@ -117,7 +117,7 @@ def test_feed_pages_filters_and_refuses_bad_input(client, server):
 
     for params, field in (
         ({"after": "bm90LWEtY3Vyc29y"}, "query.after"),
-        ({"after": "a b"}, "query.after"),
+        ({"after": "v1.-1"}, "query.after"),
         ({"types": "segment.moved"}, "query.types"),
         ({"segment": "Champs"}, "query.segment"),
         ({"limit": 0}, "query.limit"),
@@ -337,7 +337,6 @@ def test_audiences_export_pages_as_ndjson_and_csv(client, server):
     for params, field in (
         ({"segment": "Champs"}, "query.segment"),
         ({"format": "xml"}, "query.format"),
-        ({"after": "bm9wZQ"}, "query.after"),
         ({"limit": 50_001}, "query.limit"),
     ):
         response = client.get("/v1/audiences", params=params)

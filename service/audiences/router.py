@@ -7,18 +7,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator
 
 from service.audiences.service import (
     COLUMNS,
     AudienceQuery,
-    BadCursor,
     csv_lines,
-    decode_cursor,
     members,
     ndjson_lines,
 )
 from service.deps import Pool, ScoresReader
+from service.identifiers import MAX_ID_LENGTH, state_id_pattern
 from service.ops.responses import error_responses
 from service.vocabulary import CHURN_BANDS, SEGMENTS, VALUE_TIERS
 
@@ -30,15 +28,6 @@ _LINE_SCHEMA = {
     "properties": {name: {} for name in COLUMNS},
     "required": list(COLUMNS),
 }
-
-
-def _after(value: str | None) -> str:
-    if value is None:
-        return ""
-    try:
-        return decode_cursor(value)
-    except BadCursor as error:
-        raise ValueError(str(error)) from None
 
 
 @router.get(
@@ -70,11 +59,10 @@ async def export_audience(
         str | None,
         Query(
             min_length=1,
-            max_length=400,
-            pattern=r"^[A-Za-z0-9_-]+$",
-            description="`X-Next-Cursor` of the previous page.",
+            max_length=MAX_ID_LENGTH,
+            json_schema_extra=state_id_pattern,
+            description="`X-Next-Cursor` of the previous page (its last customer id).",
         ),
-        AfterValidator(_after),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10_000,
 ) -> StreamingResponse:

@@ -3,8 +3,6 @@ scores, as CSV or NDJSON lines, a page at a time in `customer_id` order."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 import json
@@ -26,25 +24,6 @@ COLUMNS = (
     "as_of",
     "updated_at",
 )
-_PREFIX = "a1:"
-
-
-class BadCursor(ValueError):
-    pass
-
-
-def encode_cursor(customer_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{_PREFIX}{customer_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadCursor("not a cursor this service issued") from None
-    if not text.startswith(_PREFIX):
-        raise BadCursor("not a cursor this service issued")
-    return text[len(_PREFIX) :]
 
 
 @dataclass(frozen=True)
@@ -74,12 +53,13 @@ class AudienceQuery:
 
 
 async def members(conn: asyncpg.Connection, query: AudienceQuery) -> tuple[list, str | None]:
-    """One page, and the cursor of the next (None on the last page)."""
+    """One page, and the cursor of the next: the page's last customer id (None on the last
+    page)."""
     statement, args = query.sql()
     rows = await conn.fetch(statement, *args)
     if len(rows) > query.limit:
         rows = rows[: query.limit]
-        return rows, encode_cursor(rows[-1]["customer_id"])
+        return rows, rows[-1]["customer_id"]
     return rows, None
 
 
