@@ -252,7 +252,7 @@ class RescoreRound:
     seconds: float = math.nan  # as printed by the command
     rate: float = math.nan  # as printed by the command
     wall: float = math.nan  # the whole process
-    changed: int = 0  # customer_scores rows written (new or changed scores)
+    changed: int = 0  # change records written (first or changed scores)
     error: str = ""
 
     @property
@@ -274,7 +274,7 @@ async def bench_rescore(db_url: str, rounds: int, logdir: Path) -> list[RescoreR
             if days_back:
                 as_of = (now - timedelta(days=days_back)).isoformat()
                 extra = ["--as-of", as_of]
-            before = await conn.fetchval("SELECT coalesce(max(change_seq), 0) FROM customer_scores")
+            before = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM score_changes")
             cmd = run_scorer(["rescore", "--all", *extra], db_url, logdir, f"rescore-{k + 1}")
             m = RESCORED.search(cmd.stdout)
             if cmd.returncode != 0 or m is None:
@@ -283,7 +283,7 @@ async def bench_rescore(db_url: str, rounds: int, logdir: Path) -> list[RescoreR
                 log(f"rescore round {k + 1}/{rounds} FAILED (exit {cmd.returncode}): {last}")
                 continue
             changed = await conn.fetchval(
-                "SELECT count(*) FROM customer_scores WHERE change_seq > $1", before
+                "SELECT count(*) FROM score_changes WHERE seq > $1", before
             )
             r = RescoreRound(
                 as_of,
@@ -297,7 +297,8 @@ async def bench_rescore(db_url: str, rounds: int, logdir: Path) -> list[RescoreR
             out.append(r)
             log(
                 f"rescore round {k + 1}/{rounds} (as of {as_of}): {r.customers:,} customers, "
-                f"{r.rate:,.0f}/s in-command, {r.wall:.2f}s wall clock, {r.changed:,} rows written"
+                f"{r.rate:,.0f}/s in-command, {r.wall:.2f}s wall clock, "
+                f"{r.changed:,} change records"
             )
     finally:
         await conn.close()
@@ -796,7 +797,7 @@ async def main_async(args: argparse.Namespace) -> int:
             f"    run {i} (as of {r.as_of[:10] if r.as_of != 'now' else 'now'}): "
             f"{r.customers:,} customers in {r.seconds:.2f}s = {r.rate:,.0f}/s as printed; "
             f"whole command {r.wall:.2f}s = {r.wall_rate:,.0f}/s; "
-            f"{r.changed:,} score rows written"
+            f"{r.changed:,} change records"
         )
     w(
         f"    median, as printed (scoring loop)  : {fmt_rate(rescore_rate):>8} customers/s "

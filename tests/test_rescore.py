@@ -39,7 +39,10 @@ def test_rescore_stores_api_scores_and_records_only_changes(quiet_server):
     client = quiet_server.client(quiet_server.admin_key)
     events = [order(f"rs-{i}", n, 10 * n + i, "25") for i in range(5) for n in range(3)]
     assert client.post("/v1/events", json={"events": events}).json()["accepted"] == 15
+    assert quiet_server.sql("SELECT count(*) AS n FROM score_outbox")[0]["n"] == 5
     assert "rescored 5 customer(s)" in quiet_server.scorer("rescore", "--all").stdout
+    # What it scored is no longer waiting for the scoring loop.
+    assert quiet_server.sql("SELECT count(*) AS n FROM score_outbox")[0]["n"] == 0
     rows = {
         r["customer_id"]: r
         for r in quiet_server.sql("SELECT * FROM customer_scores WHERE customer_id LIKE 'rs-%'")

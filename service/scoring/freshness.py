@@ -95,10 +95,7 @@ class ScoringLoop:
             moment, day = self._now()
             ids = [row["customer_id"] for row in claimed]
             done = await materialize(conn, models, ids, moment, day, self.settings.thresholds)
-        committed = time.time()
-        for row in claimed:
-            SCORE_LAG_SECONDS.observe(max(committed - row["marked"], 0.0))
-        _count(done, "written")
+        _count(done, "written", [row["marked"] for row in claimed])
         return True
 
     async def sweep_stale(self) -> bool:
@@ -122,11 +119,14 @@ class ScoringLoop:
             done = await materialize(
                 conn, models, ids, moment, day, self.settings.thresholds, wait=False
             )
-        _count(done, "sweep")
+        _count(done, "sweep", [])
         return True
 
 
-def _count(done: Materialized, reason: str) -> None:
+def _count(done: Materialized, reason: str, claimed: list[float]) -> None:
+    committed = time.time()
+    for marked in (*claimed, *done.marked):
+        SCORE_LAG_SECONDS.observe(max(committed - marked, 0.0))
     CUSTOMERS_RESCORED.labels(reason).inc(done.scored)
     for change in done.changes:
         CHANGES_RECORDED.labels(change.type).inc()

@@ -56,6 +56,16 @@ ON CONFLICT (customer_id) DO UPDATE SET
   model_versions = EXCLUDED.model_versions, features = EXCLUDED.features,
   reported = EXCLUDED.reported, updated_at = now()
 """
+# Writes of these customers seen before their features are read are covered by this
+# scoring; rows another scorer has claimed are skipped, not waited for (it holds them while
+# it waits for our customer lock: waiting would deadlock).
+_TAKE_WRITES = """
+DELETE FROM score_outbox o
+USING (SELECT customer_id, id FROM score_outbox WHERE customer_id = ANY($1::text[])
+       FOR UPDATE SKIP LOCKED) t
+WHERE o.customer_id = t.customer_id AND o.id = t.id
+RETURNING extract(epoch FROM o.marked_at)::float8 AS marked
+"""
 # Suppressed (profiling consent withdrawn) or not known as of the day: no stored scores.
 _FORGET = "DELETE FROM customer_scores WHERE customer_id = ANY($1::text[])"
 
@@ -64,6 +74,8 @@ _FORGET = "DELETE FROM customer_scores WHERE customer_id = ANY($1::text[])"
 class Materialized:
     scored: int = 0
     changes: list[NewChange] = field(default_factory=list)
+    # When the outbox rows this scoring took were written (epoch seconds), for the lag.
+    marked: list[float] = field(default_factory=list)
 
 
 def snapshots(scores: Scores) -> list[Snapshot]:
@@ -111,17 +123,18 @@ async def materialize(
         ids = [row["id"] for row in await conn.fetch(_TRY_LOCK, list(customer_ids))]
     if not ids:
         return Materialized()
+    taken = [row["marked"] for row in await conn.fetch(_TAKE_WRITES, ids)]
     found = await read_features(conn, ids, as_of, day)
     rows = [found[i] for i in ids if i in found and found[i]["consent"]["profiling"] is not False]
     scored = {row["customer_id"] for row in rows}
     if len(scored) < len(ids):
         await conn.execute(_FORGET, [i for i in ids if i not in scored])
     if not rows:
-        return Materialized()
+        return Materialized(marked=taken)
     new = snapshots(models.score(rows))
     stored_rows = await conn.fetch(_STORED, [row["customer_id"] for row in rows])
     stored = {row["customer_id"]: row for row in stored_rows}
-    outcome = Materialized(scored=len(rows))
+    outcome = Materialized(scored=len(rows), marked=taken)
     reported_column = []
     for row, after in zip(rows, new, strict=True):
         customer_id = row["customer_id"]
