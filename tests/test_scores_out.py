@@ -342,3 +342,35 @@ def test_audiences_export_pages_as_ndjson_and_csv(client, server):
         response = client.get("/v1/audiences", params=params)
         assert response.status_code == 422, (params, response.text)
         assert response.json()["errors"][0]["field"] == field
+
+
+def test_a_starting_worker_sweeps_rows_of_another_day_or_other_models(client, server):
+    """Day rollover and model activation leave stored rows of another day or other model
+    versions; a scoring loop's sweep refreshes them in the background (here a fresh
+    `scorer worker`, whose first pass looks at every customer)."""
+    post(client, [order(f"sw-{i}", 1, 4 + i, str(50 + i)) for i in range(20)])
+    drained(server)
+    yesterday, other_models = [f"sw-{i}" for i in range(8)], [f"sw-{i}" for i in range(8, 12)]
+    server.sql(
+        "UPDATE customer_scores SET as_of = as_of - 1 WHERE customer_id = ANY($1)", yesterday
+    )
+    server.sql(
+        "UPDATE customer_scores SET model_versions = '{}' WHERE customer_id = ANY($1)",
+        other_models,
+    )
+    stale = """SELECT count(*) AS n FROM customer_scores WHERE customer_id LIKE 'sw-%'
+               AND (as_of < current_date OR model_versions = '{}')"""
+    assert server.sql(stale)[0]["n"] == 12
+    worker = start_worker(server)
+    try:
+        deadline = time.monotonic() + 30
+        while server.sql(stale)[0]["n"]:
+            assert time.monotonic() < deadline, "the sweep did not refresh the stale rows"
+            time.sleep(0.1)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    versions = {
+        row["v"] for row in server.sql("SELECT model_versions::text AS v FROM customer_scores")
+    }
+    assert len(versions) == 1 and versions != {"{}"}

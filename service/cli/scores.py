@@ -25,7 +25,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
     from service.db import asyncpg_dsn
     from service.modeling.registry import ensure_shipped
-    from service.scoring.batch import rescore
+    from service.scoring.batch import CONNECTIONS, rescore
     from service.scoring.store import ModelStore
     from service.scoring.transitions import Thresholds
 
@@ -45,16 +45,18 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         thresholds = Thresholds(settings.changes.churn_delta, settings.changes.pcltv_ratio)
         one = args.customer is not None
-        # A connection of its own: each chunk commits on its own, so the scores and
+        # Connections of its own: each chunk commits on its own, so the scores and
         # changes of a long run become visible as it goes.
-        writer = await asyncpg.connect(asyncpg_dsn(url))
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(url), min_size=CONNECTIONS + 1, max_size=CONNECTIONS + 1
+        )
         try:
             with tqdm(desc="rescore", unit="customer", file=sys.stderr, disable=one) as bar:
                 count = await rescore(
-                    writer, store.current, moment, day, thresholds, args.customer, bar.update
+                    pool, store.current, moment, day, thresholds, args.customer, bar.update
                 )
         finally:
-            await writer.close()
+            await pool.close()
         seconds = time.perf_counter() - started
         print(
             f"rescored {count} customer(s) in {seconds:.2f} s "
