@@ -1,5 +1,6 @@
 """Online upkeep of the derived tables: what each newly stored event adds to its
-customer's orders, daily buckets, first/last seen and stated facts.
+customer's orders, daily buckets (and their running totals), first/last seen and stated
+facts.
 
 Runs inside the transaction that stores the events (so a read after the write sees
 them); `recompute.py` rebuilds the same tables from the event log with set-based SQL
@@ -21,6 +22,7 @@ from service.features.definitions import (
     BUCKET_COLUMNS,
     ENGAGEMENT_COUNTERS,
     MONEY_BUCKET_COLUMNS,
+    cumulative,
     order_counted_sql,
     order_net_sql,
 )
@@ -111,6 +113,31 @@ INSERT INTO customer_daily AS b (customer_id, day, {", ".join(BUCKET_COLUMNS)})
 SELECT * FROM unnest($1::text[], $2::date[], {_BUCKET_TYPES})
 ON CONFLICT (customer_id, day) DO UPDATE SET
 {", ".join(f"{c} = b.{c} + EXCLUDED.{c}" for c in BUCKET_COLUMNS)}
+"""
+# Brings the running totals of the touched customers up to date from the earliest day the
+# batch touched: the totals of the row before it plus a running sum over the rows from it.
+# Today's events rewrite today's row only; a late event, or a refund restating an old
+# order's day, rewrites every row of that customer after it.
+_RUNNING = ", ".join(
+    f"coalesce(p.{cumulative(c)}, 0) + sum(b.{c}) OVER w AS {cumulative(c)}" for c in BUCKET_COLUMNS
+)
+_CARRY_TOTALS = f"""
+WITH since AS (
+  SELECT customer_id, min(day) AS day FROM unnest($1::text[], $2::date[]) AS t(customer_id, day)
+  GROUP BY customer_id
+), running AS (
+  SELECT b.customer_id, b.day, {_RUNNING}
+  FROM since s
+  JOIN customer_daily b ON b.customer_id = s.customer_id AND b.day >= s.day
+  LEFT JOIN LATERAL (
+    SELECT {", ".join(cumulative(c) for c in BUCKET_COLUMNS)} FROM customer_daily x
+    WHERE x.customer_id = s.customer_id AND x.day < s.day ORDER BY x.day DESC LIMIT 1
+  ) p ON true
+  WINDOW w AS (PARTITION BY b.customer_id ORDER BY b.day)
+)
+UPDATE customer_daily AS b
+SET {", ".join(f"{cumulative(c)} = r.{cumulative(c)}" for c in BUCKET_COLUMNS)}
+FROM running r WHERE b.customer_id = r.customer_id AND b.day = r.day
 """
 _SEE_CUSTOMERS = """
 INSERT INTO customers AS c (customer_id, first_seen_at, first_seen_day, last_seen_at)
@@ -207,7 +234,9 @@ async def _write_buckets(conn: asyncpg.Connection, buckets: Buckets) -> None:
         return
     keys = sorted(buckets)
     columns = [[buckets[k][i] for k in keys] for i in range(len(BUCKET_COLUMNS))]
-    await conn.execute(_ADD_TO_BUCKETS, [k[0] for k in keys], [k[1] for k in keys], *columns)
+    customer_ids, days = [k[0] for k in keys], [k[1] for k in keys]
+    await conn.execute(_ADD_TO_BUCKETS, customer_ids, days, *columns)
+    await conn.execute(_CARRY_TOTALS, customer_ids, days)
 
 
 async def _see_customers(conn: asyncpg.Connection, staged: Sequence[StoredEvent]) -> None:
