@@ -114,30 +114,30 @@ SELECT * FROM unnest($1::text[], $2::date[], {_BUCKET_TYPES})
 ON CONFLICT (customer_id, day) DO UPDATE SET
 {", ".join(f"{c} = b.{c} + EXCLUDED.{c}" for c in BUCKET_COLUMNS)}
 """
-# Brings the running totals of the touched customers up to date from the earliest day the
-# batch touched: the totals of the row before it plus a running sum over the rows from it.
-# Today's events rewrite today's row only; a late event, or a refund restating an old
-# order's day, rewrites every row of that customer after it.
+_TOTALS = ", ".join(cumulative(c) for c in BUCKET_COLUMNS)
 _RUNNING = ", ".join(
-    f"coalesce(p.{cumulative(c)}, 0) + sum(b.{c}) OVER w AS {cumulative(c)}" for c in BUCKET_COLUMNS
+    f"coalesce(p.{cumulative(c)}, 0) + sum(x.{c}) OVER (ORDER BY x.day) AS {cumulative(c)}"
+    for c in BUCKET_COLUMNS
 )
+# The running totals of each customer ($1) from a day ($2) on: the totals of the row before
+# that day plus a running sum over the rows from it. Every step is an index probe or range
+# of one customer's rows, and the rows are written back as an upsert (they all exist) that
+# finds each through the primary key: no plan can turn into a scan of the whole table, as
+# a join did while a bulk import had left the statistics far behind.
 _CARRY_TOTALS = f"""
-WITH since AS (
-  SELECT customer_id, min(day) AS day FROM unnest($1::text[], $2::date[]) AS t(customer_id, day)
-  GROUP BY customer_id
-), running AS (
-  SELECT b.customer_id, b.day, {_RUNNING}
-  FROM since s
-  JOIN customer_daily b ON b.customer_id = s.customer_id AND b.day >= s.day
-  LEFT JOIN LATERAL (
-    SELECT {", ".join(cumulative(c) for c in BUCKET_COLUMNS)} FROM customer_daily x
-    WHERE x.customer_id = s.customer_id AND x.day < s.day ORDER BY x.day DESC LIMIT 1
-  ) p ON true
-  WINDOW w AS (PARTITION BY b.customer_id ORDER BY b.day)
-)
-UPDATE customer_daily AS b
-SET {", ".join(f"{cumulative(c)} = r.{cumulative(c)}" for c in BUCKET_COLUMNS)}
-FROM running r WHERE b.customer_id = r.customer_id AND b.day = r.day
+INSERT INTO customer_daily AS b (customer_id, day, {_TOTALS})
+SELECT s.customer_id, r.*
+FROM unnest($1::text[], $2::date[]) AS s(customer_id, day)
+LEFT JOIN LATERAL (
+  SELECT {_TOTALS} FROM customer_daily x
+  WHERE x.customer_id = s.customer_id AND x.day < s.day ORDER BY x.day DESC LIMIT 1
+) p ON true
+CROSS JOIN LATERAL (
+  SELECT x.day, {_RUNNING} FROM customer_daily x
+  WHERE x.customer_id = s.customer_id AND x.day >= s.day
+) r
+ON CONFLICT (customer_id, day) DO UPDATE SET
+{", ".join(f"{cumulative(c)} = EXCLUDED.{cumulative(c)}" for c in BUCKET_COLUMNS)}
 """
 _SEE_CUSTOMERS = """
 INSERT INTO customers AS c (customer_id, first_seen_at, first_seen_day, last_seen_at)
@@ -234,9 +234,13 @@ async def _write_buckets(conn: asyncpg.Connection, buckets: Buckets) -> None:
         return
     keys = sorted(buckets)
     columns = [[buckets[k][i] for k in keys] for i in range(len(BUCKET_COLUMNS))]
-    customer_ids, days = [k[0] for k in keys], [k[1] for k in keys]
-    await conn.execute(_ADD_TO_BUCKETS, customer_ids, days, *columns)
-    await conn.execute(_CARRY_TOTALS, customer_ids, days)
+    await conn.execute(_ADD_TO_BUCKETS, [k[0] for k in keys], [k[1] for k in keys], *columns)
+    # Today's events move today's row only; a late event, or a refund restating an old
+    # order's day, moves every later row of that customer too.
+    earliest: dict[str, date] = {}
+    for customer_id, day in keys:
+        earliest.setdefault(customer_id, day)
+    await conn.execute(_CARRY_TOTALS, list(earliest), list(earliest.values()))
 
 
 async def _see_customers(conn: asyncpg.Connection, staged: Sequence[StoredEvent]) -> None:
