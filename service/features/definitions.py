@@ -26,6 +26,12 @@ MONEY_BUCKET_COLUMNS: tuple[str, ...] = ("revenue",)
 BUCKET_COLUMNS: tuple[str, ...] = (*INTEGER_BUCKET_COLUMNS, *MONEY_BUCKET_COLUMNS)
 
 
+def cumulative(column: str) -> str:
+    """The column of a daily row holding the running total of bucket `column`: its sum over
+    the customer's rows up to and including that row's day."""
+    return f"cum_{column}"
+
+
 @dataclass(frozen=True)
 class WindowFeature:
     """A sum of one bucket column over the last `days` days (None: all days so far)."""

@@ -3,9 +3,11 @@
 Maintained online by `upkeep.py` and rebuilt by `recompute.py`."""
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     Numeric,
     PrimaryKeyConstraint,
@@ -15,7 +17,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from service.db import metadata
-from service.features.definitions import INTEGER_BUCKET_COLUMNS, MONEY_BUCKET_COLUMNS
+from service.features.definitions import (
+    INTEGER_BUCKET_COLUMNS,
+    MONEY_BUCKET_COLUMNS,
+    cumulative,
+)
 
 # Wide enough that sums of many maximal amounts (1e12 each) never overflow.
 MONEY = Numeric(38, 4)
@@ -29,6 +35,8 @@ customers = Table(
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
 )
 
+# One row per customer and active day: that day's counts and revenue, and their running
+# totals, so that a sum over any span of days is the difference of two rows' totals.
 customer_daily = Table(
     "customer_daily",
     metadata,
@@ -36,6 +44,14 @@ customer_daily = Table(
     Column("day", Date, nullable=False),
     *(Column(name, Integer, nullable=False, server_default="0") for name in INTEGER_BUCKET_COLUMNS),
     *(Column(name, MONEY, nullable=False, server_default="0") for name in MONEY_BUCKET_COLUMNS),
+    *(
+        Column(cumulative(name), BigInteger, nullable=False, server_default="0")
+        for name in INTEGER_BUCKET_COLUMNS
+    ),
+    *(
+        Column(cumulative(name), MONEY, nullable=False, server_default="0")
+        for name in MONEY_BUCKET_COLUMNS
+    ),
     PrimaryKeyConstraint("customer_id", "day"),
 )
 
@@ -53,6 +69,8 @@ orders = Table(
     Column("day", Date),
     Column("event_id", Text),
     PrimaryKeyConstraint("customer_id", "order_id"),
+    # A customer's first and last counted order up to a day, read in index order.
+    Index("orders_customer_day", "customer_id", "day", "occurred_at"),
 )
 
 # Stated facts whose latest value matters (consent per channel, CSAT, traits).

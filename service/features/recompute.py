@@ -1,4 +1,5 @@
-"""`scorer features recompute`: rebuild orders, facts, customers and buckets from events.
+"""`scorer features recompute`: rebuild orders, facts, customers and buckets (with their
+running totals) from events.
 
 It derives everything from the append-only event log with set-based SQL generated
 from the same definitions as the online path, so it must reproduce exactly what
@@ -15,6 +16,7 @@ import asyncpg
 from service.features.definitions import (
     BUCKET_COLUMNS,
     ENGAGEMENT_COUNTERS,
+    cumulative,
     order_counted_sql,
     order_net_sql,
 )
@@ -65,10 +67,13 @@ def _orders_select() -> str:
 
 
 _REBUILD_BUCKETS = f"""
-INSERT INTO customer_daily (customer_id, day, {", ".join(BUCKET_COLUMNS)})
-SELECT customer_id, day, {", ".join(f"sum({c})" for c in BUCKET_COLUMNS)}
+INSERT INTO customer_daily (customer_id, day, {", ".join(BUCKET_COLUMNS)},
+  {", ".join(cumulative(c) for c in BUCKET_COLUMNS)})
+SELECT customer_id, day, {", ".join(f"sum({c})" for c in BUCKET_COLUMNS)},
+  {", ".join(f"sum(sum({c})) OVER running" for c in BUCKET_COLUMNS)}
 FROM ({_engagement_select()} UNION ALL {_orders_select()}) parts
 GROUP BY customer_id, day
+WINDOW running AS (PARTITION BY customer_id ORDER BY day)
 """
 
 _REBUILD_CUSTOMERS = """

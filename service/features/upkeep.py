@@ -1,5 +1,6 @@
 """Online upkeep of the derived tables: what each newly stored event adds to its
-customer's orders, daily buckets, first/last seen and stated facts.
+customer's orders, daily buckets (and their running totals), first/last seen and stated
+facts.
 
 Runs inside the transaction that stores the events (so a read after the write sees
 them); `recompute.py` rebuilds the same tables from the event log with set-based SQL
@@ -21,6 +22,7 @@ from service.features.definitions import (
     BUCKET_COLUMNS,
     ENGAGEMENT_COUNTERS,
     MONEY_BUCKET_COLUMNS,
+    cumulative,
     order_counted_sql,
     order_net_sql,
 )
@@ -111,6 +113,31 @@ INSERT INTO customer_daily AS b (customer_id, day, {", ".join(BUCKET_COLUMNS)})
 SELECT * FROM unnest($1::text[], $2::date[], {_BUCKET_TYPES})
 ON CONFLICT (customer_id, day) DO UPDATE SET
 {", ".join(f"{c} = b.{c} + EXCLUDED.{c}" for c in BUCKET_COLUMNS)}
+"""
+_TOTALS = ", ".join(cumulative(c) for c in BUCKET_COLUMNS)
+_RUNNING = ", ".join(
+    f"coalesce(p.{cumulative(c)}, 0) + sum(x.{c}) OVER (ORDER BY x.day) AS {cumulative(c)}"
+    for c in BUCKET_COLUMNS
+)
+# The running totals of each customer ($1) from a day ($2) on: the totals of the row before
+# that day plus a running sum over the rows from it. Every step is an index probe or range
+# of one customer's rows, and the rows are written back as an upsert (they all exist) that
+# finds each through the primary key: no plan can turn into a scan of the whole table, as
+# a join did while a bulk import had left the statistics far behind.
+_CARRY_TOTALS = f"""
+INSERT INTO customer_daily AS b (customer_id, day, {_TOTALS})
+SELECT s.customer_id, r.*
+FROM unnest($1::text[], $2::date[]) AS s(customer_id, day)
+LEFT JOIN LATERAL (
+  SELECT {_TOTALS} FROM customer_daily x
+  WHERE x.customer_id = s.customer_id AND x.day < s.day ORDER BY x.day DESC LIMIT 1
+) p ON true
+CROSS JOIN LATERAL (
+  SELECT x.day, {_RUNNING} FROM customer_daily x
+  WHERE x.customer_id = s.customer_id AND x.day >= s.day
+) r
+ON CONFLICT (customer_id, day) DO UPDATE SET
+{", ".join(f"{cumulative(c)} = EXCLUDED.{cumulative(c)}" for c in BUCKET_COLUMNS)}
 """
 _SEE_CUSTOMERS = """
 INSERT INTO customers AS c (customer_id, first_seen_at, first_seen_day, last_seen_at)
@@ -208,6 +235,12 @@ async def _write_buckets(conn: asyncpg.Connection, buckets: Buckets) -> None:
     keys = sorted(buckets)
     columns = [[buckets[k][i] for k in keys] for i in range(len(BUCKET_COLUMNS))]
     await conn.execute(_ADD_TO_BUCKETS, [k[0] for k in keys], [k[1] for k in keys], *columns)
+    # Today's events move today's row only; a late event, or a refund restating an old
+    # order's day, moves every later row of that customer too.
+    earliest: dict[str, date] = {}
+    for customer_id, day in keys:
+        earliest.setdefault(customer_id, day)
+    await conn.execute(_CARRY_TOTALS, list(earliest), list(earliest.values()))
 
 
 async def _see_customers(conn: asyncpg.Connection, staged: Sequence[StoredEvent]) -> None:
