@@ -63,6 +63,13 @@ def test_rescore_stores_api_scores_and_records_only_changes(quiet_server):
 
     quiet_server.scorer("rescore", "--all")
     assert changes(quiet_server) == first, "unchanged scores made change records"
+    # Rebuilt features mark their customers for rescoring, and the rebuild changes nothing.
+    quiet_server.scorer("features", "recompute")
+    assert (
+        quiet_server.sql("SELECT count(DISTINCT customer_id) AS n FROM score_outbox")[0]["n"] == 5
+    )
+    quiet_server.scorer("rescore", "--all")
+    assert changes(quiet_server) == first
 
     client.post("/v1/events", json={"events": [order("rs-3", 9, 0, "4000")]})
     quiet_server.scorer("rescore", "--customer", "rs-3")
