@@ -130,7 +130,11 @@ def _f21_tail_over_b(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray)
     Dividing by b before summing keeps the b -> 0 limit (a == 1 in the BG/NBD) exact.
     Terms obey t_1 = a z / c and t_{n+1} = t_n (a+n)(b+n) z / ((c+n)(n+1)); summation
     stops once the geometric bound |t_n| / (1-z) on the remainder is below 1e-15 of the
-    sum (checked after n exceeds |a|, |b|, |c|, where the term ratio approaches z).
+    sum, checked once every later term ratio is at most z: n past |a| and |b| (no more sign
+    changes) and (n+a)(n+b) <= (n+c)(n+1) from n on, which holds for every later n once it
+    holds with a + b <= c + 1 (it is linear in n). For a customer with many orders c is
+    large and that happens within a few terms, where waiting for n > |c| summed thousands
+    of negligible terms (the cost of a score grew with the order count).
     Entries still unconverged after `_MAX_SERIES_TERMS` terms fall back to scipy.
     """
     if a.size <= _SCALAR_ROWS:
@@ -146,9 +150,14 @@ def _f21_tail_over_b(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray)
         term[active] = term_a
         total[active] += term_a
         n += 1
-        past_params = n > np.maximum(np.abs(aa), np.maximum(np.abs(bb), np.abs(cc)))
+        slope = aa + bb - cc - 1
+        bounded = (
+            (n > np.maximum(np.abs(aa), np.abs(bb)))
+            & (slope <= 0)
+            & (slope * n + aa * bb - cc <= 0)
+        )
         small = np.abs(term_a) <= _SERIES_RTOL * (1 - zz) * np.abs(total[active])
-        active = active[~(past_params & small)]
+        active = active[~(bounded & small)]
     if active.size:
         warnings.warn(
             f"2F1 series did not converge for {active.size} customers (z up to "
@@ -167,13 +176,14 @@ def _f21_tail_scalar(a: float, b: float, c: float, z: float) -> float:
     total = term
     if z <= 0:
         return total
-    limit = max(abs(a), abs(b), abs(c))
+    limit, slope = max(abs(a), abs(b)), a + b - c - 1
     n = 1
     while n < _MAX_SERIES_TERMS:
         term = term * (a + n) * (b + n) * z / ((c + n) * (n + 1))
         total += term
         n += 1
-        if n > limit and abs(term) <= _SERIES_RTOL * (1 - z) * abs(total):
+        bounded = n > limit and slope <= 0 and slope * n + a * b - c <= 0
+        if bounded and abs(term) <= _SERIES_RTOL * (1 - z) * abs(total):
             return total
     warnings.warn(
         f"2F1 series did not converge (z = {z:.6f}); using scipy.special.hyp2f1",
