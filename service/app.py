@@ -37,6 +37,9 @@ from service.sources.secrets import SecretCache
 from service.sources.segment.router import router as segment_router
 from service.sources.shopify.router import router as shopify_router
 from service.sources.stripe.router import router as stripe_router
+from service.webhooks import delivery as webhook_delivery
+from service.webhooks import dispatcher as webhook_dispatcher
+from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("scorer")
 
@@ -80,9 +83,17 @@ async def lifespan(app: FastAPI):
         await ensure_shipped(conn)
         await app.state.models.refresh(conn)
     poller = asyncio.create_task(app.state.models.poll(connect, settings.model_poll_seconds))
+    # Webhooks: the pending-deliveries gauge; fan-out and delivery as background work.
+    app.state.database_gauges.append(webhook_delivery.refresh_gauge)
+    stop_background, background = asyncio.Event(), []
+    if settings.background_work:
+        run = webhook_dispatcher.run(app.state.pool, settings, stop_background)
+        background.append(asyncio.create_task(run))
     freeze_startup_objects()
     log.info("started")
     yield
+    stop_background.set()
+    await asyncio.gather(*background)  # attempts in flight end and are recorded first
     poller.cancel()
     await app.state.pool.close()
     await app.state.engine.dispose()
@@ -138,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segment_router,
         shopify_router,
         stripe_router,
+        webhooks_router,
         ops_router,
     ):
         app.include_router(router)
@@ -153,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
