@@ -78,7 +78,7 @@ def upgrade() -> None:
     op.create_index(
         "webhook_deliveries_due",
         "webhook_deliveries",
-        ["next_attempt_at"],
+        ["endpoint_id", "next_attempt_at"],
         postgresql_where=sa.text("status = 'pending'"),
     )
 

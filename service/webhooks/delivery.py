@@ -115,17 +115,24 @@ def decide(result: Result, round_attempt: int, schedule: tuple[float, ...]) -> D
     return Decision("pending", "retrying", delay=delay, throttle=throttle)
 
 
+# Per webhook that may be sent to now (enabled, not throttled), in random order, its due
+# deliveries: a paused webhook's backlog is never scanned, and a webhook catching up after an
+# outage does not always go first.
 _CLAIM = """
 WITH due AS (
     SELECT d.id
-    FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-      AND (d.leased_until IS NULL OR d.leased_until <= now())
-      AND e.enabled AND (e.throttled_until IS NULL OR e.throttled_until <= now())
-    ORDER BY d.next_attempt_at
+    FROM (SELECT id FROM webhook_endpoints
+          WHERE enabled AND (throttled_until IS NULL OR throttled_until <= now())
+          ORDER BY random()) e
+    CROSS JOIN LATERAL (
+        SELECT id FROM webhook_deliveries
+        WHERE endpoint_id = e.id AND status = 'pending' AND next_attempt_at <= now()
+          AND (leased_until IS NULL OR leased_until <= now())
+        ORDER BY next_attempt_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    ) d
     LIMIT $1
-    FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE webhook_deliveries d
 SET attempts = d.attempts + 1, round_attempts = d.round_attempts + 1,

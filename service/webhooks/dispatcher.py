@@ -50,34 +50,50 @@ async def _pause(stop: asyncio.Event, seconds: float, *wake: asyncio.Event) -> N
             waiter.cancel()
 
 
-async def _fan_out_loop(db: _Database, config: WebhookSettings, stop: asyncio.Event) -> None:
+async def _fan_out_loop(
+    db: _Database, config: WebhookSettings, stop: asyncio.Event, queued: asyncio.Event
+) -> None:
+    """Sets `queued` when it queued deliveries, so this process sends them without waiting
+    for its next poll."""
     first_delay = config.schedule[0]
     while not stop.is_set():
         try:
             async with db.connection() as conn:
-                more = await fanout.fan_out(conn, first_delay)
+                step = await fanout.fan_out(conn, first_delay)
         except Exception:  # the database is down or slow: try again shortly
             log.warning("webhook fan-out failed; retrying", exc_info=True)
             await _pause(stop, ERROR_PAUSE_SECONDS)
             continue
-        if not more:
+        if step.queued:
+            queued.set()
+        if not step.more:
             await _pause(stop, config.poll_seconds)
 
 
 class _Deliverer:
     """Keeps up to `concurrency` attempts in flight, claiming more as attempts end."""
 
-    def __init__(self, db: _Database, http: httpx.AsyncClient, config: WebhookSettings) -> None:
+    def __init__(
+        self,
+        db: _Database,
+        http: httpx.AsyncClient,
+        config: WebhookSettings,
+        queued: asyncio.Event,
+    ) -> None:
         self.db = db
         self.http = http
         self.config = config
         self.lease = config.timeout_seconds + delivery.LEASE_MARGIN_SECONDS
         self.in_flight: set[asyncio.Task] = set()
-        self.finished = asyncio.Event()
+        self.finished = asyncio.Event()  # an attempt ended: there is room again
+        self.queued = queued
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
+                # Cleared before claiming: what happens from here on ends the pause below.
+                self.finished.clear()
+                self.queued.clear()
                 room = self.config.concurrency - len(self.in_flight)
                 claimed = []
                 if room:
@@ -93,8 +109,7 @@ class _Deliverer:
                     self.in_flight.add(task)
                     task.add_done_callback(self._done)
                 if len(claimed) < room or not room:
-                    self.finished.clear()
-                    await _pause(stop, self.config.poll_seconds, self.finished)
+                    await _pause(stop, self.config.poll_seconds, self.finished, self.queued)
         finally:
             await self._drain()
 
@@ -142,8 +157,9 @@ async def run(pool: RequestPool, settings: Settings, stop: asyncio.Event) -> Non
     db = _Database(pool)
     limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=8)
     timeout = httpx.Timeout(config.timeout_seconds)
+    queued = asyncio.Event()
     async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False) as http:
         await asyncio.gather(
-            _fan_out_loop(db, config, stop),
-            _Deliverer(db, http, config).run(stop),
+            _fan_out_loop(db, config, stop, queued),
+            _Deliverer(db, http, config, queued).run(stop),
         )

@@ -123,9 +123,15 @@ def _change(row: asyncpg.Record) -> Change:
     )
 
 
-async def fan_out_one(conn: asyncpg.Connection, first_delay: float) -> int | None:
-    """Fan out the next batch of one webhook that is behind the feed: the number of
-    changes read, or None when no webhook is behind (or all those are being served)."""
+@dataclass(frozen=True)
+class Batch:
+    read: int  # changes read
+    queued: int  # deliveries created or queued again
+
+
+async def fan_out_one(conn: asyncpg.Connection, first_delay: float) -> Batch | None:
+    """Fan out the next batch of one webhook that is behind the feed; None when no webhook
+    is behind (or all those are being served)."""
     async with conn.transaction():
         endpoint = await conn.fetchrow(_CLAIM)
         if endpoint is None:
@@ -148,16 +154,21 @@ async def fan_out_one(conn: asyncpg.Connection, first_delay: float) -> int | Non
                 first_delay,
             )
         await conn.execute(_ADVANCE, endpoint["id"], changes[-1].seq)
-    return len(changes)
+    return Batch(len(changes), len(chosen))
 
 
-async def fan_out(conn: asyncpg.Connection, first_delay: float) -> bool:
-    """A step over the webhooks that are behind; True when one of them had a full batch
-    (more is waiting: step again at once)."""
-    full = False
+@dataclass(frozen=True)
+class Step:
+    more: bool  # a webhook had a full batch: more is waiting, step again at once
+    queued: int
+
+
+async def fan_out(conn: asyncpg.Connection, first_delay: float) -> Step:
+    """A step over the webhooks that are behind."""
+    more, queued = False, 0
     for _ in range(WEBHOOKS_PER_STEP):
-        read = await fan_out_one(conn, first_delay)
-        if read is None:
+        batch = await fan_out_one(conn, first_delay)
+        if batch is None:
             break
-        full = full or read == BATCH
-    return full
+        more, queued = more or batch.read == BATCH, queued + batch.queued
+    return Step(more, queued)

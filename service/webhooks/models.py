@@ -76,6 +76,7 @@ webhook_deliveries = Table(
     UniqueConstraint("endpoint_id", "change_seq", name="webhook_deliveries_endpoint_change_key"),
     Index(
         "webhook_deliveries_due",
+        "endpoint_id",
         "next_attempt_at",
         postgresql_where=text("status = 'pending'"),
     ),

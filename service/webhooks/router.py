@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
-from service.deps import Pool, ScopedBearer
+from service.deps import PageCursor, Pool, ScopedBearer
 from service.ops.jsonbody import StrictJsonRoute
 from service.ops.responses import error_responses
 from service.webhooks import service
@@ -155,15 +155,7 @@ async def list_deliveries(
     webhook_id: WebhookId,
     pool: Pool,
     status: DeliveryStatus | None = None,
-    before: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=18,
-            pattern=r"^[0-9]+$",
-            description="`next_cursor` of the previous page.",
-        ),
-    ] = None,
+    before: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     with _answers():
