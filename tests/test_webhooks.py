@@ -279,6 +279,7 @@ def test_a_subscription_shows_its_secret_once(hub, subscribe):
         ({"url": "ftp://example.com/hook"}, "body.url"),
         ({"url": "http://user:password@example.com/hook"}, "body.url"),
         ({"url": "example.com/hook"}, "body.url"),
+        ({"url": "https://example.com/hook\n"}, "body.url"),
         ({"event_types": ["order.created"]}, "body.event_types.0"),
         ({"event_types": []}, "body.event_types"),
         ({"event_types": ["tier.changed", "tier.changed"]}, "body.event_types"),

@@ -40,7 +40,6 @@ class Target:
     scheme: str
     host: str
     port: int
-    url: str
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class Request:
 
 def check_syntax(url: str) -> str:
     """`url` if it matches URL_PATTERN, else ValueError (the schema states the same)."""
-    if not _URL.match(url):
+    if not _URL.fullmatch(url):  # not match: its "$" would let a trailing newline through
         raise ValueError(
             "must be an http:// or https:// URL with a host name or IP address "
             "(printable ASCII; non-ASCII names in their xn-- form)"
@@ -76,7 +75,7 @@ def parse(url: str) -> Target:
     if port == 0:
         raise TargetRefused("the port must be from 1 to 65535")
     scheme = parts.scheme.lower()
-    return Target(scheme, host, port or (443 if scheme == "https" else 80), url)
+    return Target(scheme, host, port or (443 if scheme == "https" else 80))
 
 
 def refused_because(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
