@@ -41,6 +41,8 @@ from service.sources.secrets import SecretCache
 from service.sources.segment.router import router as segment_router
 from service.sources.shopify.router import router as shopify_router
 from service.sources.stripe.router import router as stripe_router
+from service.webhooks import delivery as webhook_delivery
+from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("scorer")
 
@@ -88,6 +90,8 @@ async def lifespan(app: FastAPI):
         await ensure_shipped(conn)
         await app.state.models.refresh(conn)
     poller = asyncio.create_task(app.state.models.poll(connect, settings.model_poll_seconds))
+    # Pending webhook deliveries, whichever process will send them.
+    app.state.database_gauges.append(webhook_delivery.refresh_gauge)
     background = None
     if settings.background_work:
         background = Background(await open_pool(asyncpg_dsn(url)), app.state.models, settings)
@@ -153,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segment_router,
         shopify_router,
         stripe_router,
+        webhooks_router,
         ops_router,
     ):
         app.include_router(router)
@@ -168,7 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
             expose_headers=EXPOSED_HEADERS,
             max_age=600,

@@ -1,5 +1,5 @@
-"""The background work of a process: the scoring loop and change-feed retention (and,
-wired in beside them, webhook delivery). `scorer serve` runs it in each worker unless
+"""The background work of a process: the scoring loop, webhook fan-out and delivery, and
+change-feed retention. `scorer serve` runs it in each worker unless
 `SCORER_BACKGROUND_WORK=false`; `scorer worker` runs it alone. Several processes share
 the work through PostgreSQL row locks, so any number may run."""
 
@@ -9,14 +9,13 @@ import asyncio
 import contextlib
 import logging
 
-import asyncpg
-
 from service.changes.service import purge_expired
 from service.config import Settings
-from service.db import session_deadlines
+from service.db import RequestPool
 from service.scoring.freshness import LoopSettings, ScoringLoop
 from service.scoring.store import ModelStore
 from service.scoring.transitions import Thresholds
+from service.webhooks import dispatcher
 
 log = logging.getLogger("scorer.background")
 
@@ -26,19 +25,30 @@ RETENTION_EVERY_SECONDS = 60.0
 _STATEMENT_SECONDS, _LOCK_SECONDS = 30.0, 5.0
 
 
-async def open_pool(dsn: str, size: int = 3) -> asyncpg.Pool:
-    settings = session_deadlines(statement_seconds=_STATEMENT_SECONDS, lock_seconds=_LOCK_SECONDS)
-    return await asyncpg.create_pool(dsn, min_size=1, max_size=size, server_settings=settings)
+# The scoring loop and retention hold one connection each, webhook delivery up to two.
+POOL_SIZE = 4
 
 
-def scoring_loop(pool: asyncpg.Pool, models: ModelStore, settings: Settings) -> ScoringLoop:
+async def open_pool(dsn: str) -> RequestPool:
+    """A pool of its own, so background work never takes a request's connection."""
+    return await RequestPool.open(
+        dsn,
+        POOL_SIZE,
+        statement_seconds=_STATEMENT_SECONDS,
+        lock_seconds=_LOCK_SECONDS,
+        connect_seconds=5.0,
+        acquire_seconds=_STATEMENT_SECONDS,
+    )
+
+
+def scoring_loop(pool: RequestPool, models: ModelStore, settings: Settings) -> ScoringLoop:
     thresholds = Thresholds(settings.changes.churn_delta, settings.changes.pcltv_ratio)
     return ScoringLoop(
         pool, models, settings.zone, LoopSettings(settings.scoring_batch, thresholds=thresholds)
     )
 
 
-async def keep_retention(pool: asyncpg.Pool, days: int, stop: asyncio.Event) -> None:
+async def keep_retention(pool: RequestPool, days: int, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             async with pool.acquire() as conn:
@@ -54,20 +64,24 @@ class Background:
     """Started in a lifespan or by `scorer worker`; `stop()` lets each loop finish its
     batch (a batch is one transaction, so stopping mid-way loses nothing either)."""
 
-    def __init__(self, pool: asyncpg.Pool, models: ModelStore, settings: Settings) -> None:
+    def __init__(self, pool: RequestPool, models: ModelStore, settings: Settings) -> None:
         self.pool = pool
+        self.grace_seconds = settings.webhook.timeout_seconds + 5.0
         self._stop = asyncio.Event()
         loops = [
             scoring_loop(pool, models, settings).run(self._stop),
             keep_retention(pool, settings.changes.retention_days, self._stop),
+            dispatcher.run(pool, settings, self._stop),
         ]
         self._tasks = [asyncio.create_task(loop) for loop in loops]
 
     async def wait(self) -> None:
         await asyncio.gather(*self._tasks)
 
-    async def stop(self, seconds: float = 10.0) -> None:
+    async def stop(self, seconds: float | None = None) -> None:
+        """Webhook attempts in flight end (at most their timeout) and are recorded first."""
         self._stop.set()
+        seconds = seconds or self.grace_seconds
         _, pending = await asyncio.wait(self._tasks, timeout=seconds)
         for task in pending:
             task.cancel()

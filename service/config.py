@@ -82,6 +82,55 @@ class NboSettings(BaseModel):
     )
 
 
+# The retry schedule of the Standard Webhooks specification: the delay before each attempt.
+STANDARD_RETRY_SCHEDULE = "0,5,300,1800,7200,18000,36000,50400,72000,86400"
+
+
+def parse_schedule(text: str) -> tuple[float, ...]:
+    """`0,5,300` -> (0.0, 5.0, 300.0): seconds before each attempt, at least one."""
+    try:
+        delays = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError("must be comma-separated seconds, e.g. 0,5,300") from None
+    if not all(0 <= delay <= 7 * 86400 for delay in delays):
+        raise ValueError("each delay must be from 0 to 604800 seconds")
+    return delays
+
+
+class WebhookSettings(BaseModel):
+    """Outbound webhooks (service.webhooks)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Allow webhook URLs that resolve to private, loopback, link-local, "
+        "multicast or reserved addresses (tests, closed networks).",
+    )
+    retry_schedule: str = Field(
+        default=STANDARD_RETRY_SCHEDULE,
+        description="Seconds before each delivery attempt, comma-separated; after the last "
+        "one fails the delivery is failed.",
+    )
+    timeout_seconds: float = Field(default=15.0, gt=0, description="Per delivery attempt.")
+    poll_seconds: float = Field(
+        default=0.2, gt=0, description="How often an idle dispatcher looks for work."
+    )
+    concurrency: int = Field(
+        default=16, ge=1, description="Deliveries in flight at once, per process."
+    )
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @property
+    def schedule(self) -> tuple[float, ...]:
+        return parse_schedule(self.retry_schedule)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCORER_",
@@ -186,6 +235,7 @@ class Settings(BaseSettings):
     changes: ChangeSettings = ChangeSettings()
     pcltv: PcltvSettings = PcltvSettings()
     nbo: NboSettings = NboSettings()
+    webhook: WebhookSettings = WebhookSettings()
 
     @field_validator("timezone")
     @classmethod

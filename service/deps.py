@@ -105,6 +105,16 @@ CustomerId = Annotated[
     Path(min_length=1, max_length=MAX_ID_LENGTH, json_schema_extra=state_id_pattern),
     AfterValidator(normalise_id),
 ]
+# The position of a paginated listing: the `next_cursor` of its previous page.
+PageCursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=18,
+        pattern=r"^[0-9]+$",
+        description="`next_cursor` of the previous page.",
+    ),
+]
 AsOf = Annotated[
     Timestamp | None,
     Query(

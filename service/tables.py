@@ -9,6 +9,7 @@ from service.offers import models as offer_models
 from service.scoring import models as scoring_models
 from service.sources import models as source_models
 from service.sources.segment import models as segment_models
+from service.webhooks import models as webhook_models
 
 __all__ = [
     "access_models",
@@ -20,4 +21,5 @@ __all__ = [
     "scoring_models",
     "segment_models",
     "source_models",
+    "webhook_models",
 ]

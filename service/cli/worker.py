@@ -30,14 +30,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        pool = await open_pool(asyncpg_dsn(url), size=4)
+        pool = await open_pool(asyncpg_dsn(url))
         models = ModelStore(settings.pcltv.tiers())
         async with pool.acquire() as conn:
             await ensure_shipped(conn)
             await models.refresh(conn)
         poller = asyncio.create_task(models.poll(pool.acquire, settings.model_poll_seconds))
         background = Background(pool, models, settings)
-        print("worker started: scoring loop, change feed retention", file=sys.stderr)
+        print(
+            "worker started: scoring loop, webhook delivery, change feed retention", file=sys.stderr
+        )
         await stop.wait()
         poller.cancel()
         await background.stop()

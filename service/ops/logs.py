@@ -44,6 +44,9 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     # uvicorn's access log would repeat our request log without the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every webhook attempt with its full URL (whose query may hold a receiver's
+    # token); the webhooks log their attempts themselves, without it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

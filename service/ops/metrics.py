@@ -1,4 +1,5 @@
-"""Prometheus metrics: request latency by route, ingest counts, models and predictions."""
+"""Prometheus metrics: request latency by route, ingest counts, models and predictions,
+webhook deliveries."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -41,6 +42,21 @@ CONSUMER_STATUS_AGE = Gauge(
     "scorer_nats_consumer_status_age_seconds",
     "Seconds since the consumer last recorded its status (large: it is not running).",
     ["consumer"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "scorer_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered (2xx), retrying (another attempt is "
+    "scheduled), failed (the last attempt of the schedule failed), gone (410: the webhook "
+    "was disabled).",
+    ["outcome"],
+)
+WEBHOOK_DELIVERY_LATENCY = Histogram(
+    "scorer_webhook_delivery_latency_seconds",
+    "From a change's occurred_at to its first 2xx from a webhook receiver.",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400),
+)
+WEBHOOK_DELIVERIES_PENDING = Gauge(
+    "scorer_webhook_deliveries_pending", "Webhook deliveries still to be sent (all processes)."
 )
 DEAD_LETTERS_STORED = Gauge(
     "scorer_dead_letters", "Dead letters held in the database, by source.", ["source"]

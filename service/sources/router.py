@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from service.deps import Pool, ScopedBearer
+from service.deps import PageCursor, Pool, ScopedBearer
 from service.ops.responses import error_responses
 from service.sources import dead_letters
 from service.sources.schemas import DeadLetterOut, DeadLetterPage
@@ -24,15 +24,7 @@ SourceName = Literal["segment", "shopify", "stripe", "nats"]
 )
 async def list_dead_letters(
     pool: Pool,
-    after: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=18,
-            pattern=r"^[0-9]+$",
-            description="`next_cursor` of the previous page.",
-        ),
-    ] = None,
+    after: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     source: SourceName | None = None,
 ) -> DeadLetterPage:
