@@ -7,6 +7,7 @@ sets from here, so a name can only be spelled once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 EVENT_TYPES: tuple[str, ...] = (
     "order_completed",
@@ -83,6 +84,12 @@ def churn_band(probability: float) -> str:
 
 
 VALUE_TIERS: tuple[str, ...] = ("high", "medium", "low")
+
+# Bands and tiers are the same three words, and Literals of equal value sets are equal:
+# schema caches keyed by type would give one the other's order, so the OpenAPI
+# document's enum order would depend on which was seen first. Both list them low first.
+ChurnBandName = Literal[CHURN_BANDS]  # type: ignore[valid-type]
+ValueTierName = Literal[tuple(reversed(VALUE_TIERS))]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from service.audiences.service import (
 from service.deps import Pool, ScoresReader
 from service.identifiers import MAX_ID_LENGTH, state_id_pattern
 from service.ops.responses import error_responses
-from service.vocabulary import CHURN_BANDS, SEGMENTS, VALUE_TIERS
+from service.vocabulary import SEGMENTS, ChurnBandName, ValueTierName
 
 router = APIRouter(prefix="/v1", tags=["audiences"])
 
@@ -52,8 +52,8 @@ async def export_audience(
     pool: Pool,
     _key: ScoresReader,
     segment: Annotated[Literal[SEGMENTS] | None, Query()] = None,  # type: ignore[valid-type]
-    tier: Annotated[Literal[VALUE_TIERS] | None, Query()] = None,  # type: ignore[valid-type]
-    churn_band: Annotated[Literal[CHURN_BANDS] | None, Query()] = None,  # type: ignore[valid-type]
+    tier: Annotated[ValueTierName | None, Query()] = None,
+    churn_band: Annotated[ChurnBandName | None, Query()] = None,
     format: Annotated[Literal["ndjson", "csv"], Query()] = "ndjson",
     after: Annotated[
         str | None,

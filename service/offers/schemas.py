@@ -20,12 +20,12 @@ from pydantic import (
 
 from service.identifiers import MAX_ID_LENGTH, normalise_id
 from service.timefmt import Timestamp
-from service.vocabulary import CHURN_BANDS, OFFER_CHANNELS, SEGMENTS, VALUE_TIERS
+from service.vocabulary import OFFER_CHANNELS, SEGMENTS, ChurnBandName, ValueTierName
 
 Channel = Literal[OFFER_CHANNELS]  # type: ignore[valid-type]
 Segment = Literal[SEGMENTS]  # type: ignore[valid-type]
-ValueTier = Literal[VALUE_TIERS]  # type: ignore[valid-type]
-ChurnBand = Literal[CHURN_BANDS]  # type: ignore[valid-type]
+ValueTier = ValueTierName
+ChurnBand = ChurnBandName
 
 MAX_MONEY = Decimal("1e12")
 # A money string is a plain decimal of at most 4 places from 0 to 10^12 (no exponent, sign,

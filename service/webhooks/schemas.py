@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from service.changes.service import CHANGE_TYPES
 from service.timefmt import Timestamp
-from service.vocabulary import CHURN_BANDS, SEGMENTS, VALUE_TIERS
+from service.vocabulary import SEGMENTS, ChurnBandName, ValueTierName
 from service.webhooks.targets import MAX_URL_LENGTH, URL_PATTERN, check_syntax
 
 # The change types of the feed are the webhooks' event types.
@@ -20,8 +20,8 @@ DELIVERY_STATUSES: tuple[str, ...] = ("pending", "delivered", "failed", "cancell
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 DeliveryStatus = Literal[DELIVERY_STATUSES]  # type: ignore[valid-type]
 Segment = Literal[SEGMENTS]  # type: ignore[valid-type]
-ChurnBand = Literal[CHURN_BANDS]  # type: ignore[valid-type]
-ValueTier = Literal[VALUE_TIERS]  # type: ignore[valid-type]
+ChurnBand = ChurnBandName
+ValueTier = ValueTierName
 
 WEBHOOK_ID_PATTERN = r"^wh_[0-9a-f]{16}$"
 DELIVERY_ID_PATTERN = r"^msg_[0-9a-f]{24}$"
