@@ -41,11 +41,12 @@ async def open_pool(dsn: str) -> RequestPool:
     )
 
 
-def scoring_loop(pool: RequestPool, models: ModelStore, settings: Settings) -> ScoringLoop:
+def scoring_loop(
+    pool: RequestPool, models: ModelStore, settings: Settings, changed: asyncio.Event
+) -> ScoringLoop:
     thresholds = Thresholds(settings.changes.churn_delta, settings.changes.pcltv_ratio)
-    return ScoringLoop(
-        pool, models, settings.zone, LoopSettings(settings.scoring_batch, thresholds=thresholds)
-    )
+    loop_settings = LoopSettings(settings.scoring_batch, thresholds=thresholds)
+    return ScoringLoop(pool, models, settings.zone, loop_settings, changed)
 
 
 async def keep_retention(pool: RequestPool, days: int, stop: asyncio.Event) -> None:
@@ -68,10 +69,11 @@ class Background:
         self.pool = pool
         self.grace_seconds = settings.webhook.timeout_seconds + 5.0
         self._stop = asyncio.Event()
+        changed = asyncio.Event()  # the scoring loop recorded changes: fan them out now
         loops = [
-            scoring_loop(pool, models, settings).run(self._stop),
+            scoring_loop(pool, models, settings, changed).run(self._stop),
             keep_retention(pool, settings.changes.retention_days, self._stop),
-            dispatcher.run(pool, settings, self._stop),
+            dispatcher.run(pool, settings, self._stop, changed),
         ]
         self._tasks = [asyncio.create_task(loop) for loop in loops]
 

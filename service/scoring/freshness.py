@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from service.db import RequestPool
 from service.ops.metrics import (
     CHANGES_RECORDED,
     CUSTOMERS_RESCORED,
@@ -56,9 +57,16 @@ class LoopSettings:
 
 class ScoringLoop:
     def __init__(
-        self, pool: asyncpg.Pool, models: ModelStore, zone: ZoneInfo, settings: LoopSettings
+        self,
+        pool: RequestPool,
+        models: ModelStore,
+        zone: ZoneInfo,
+        settings: LoopSettings,
+        changed: asyncio.Event | None = None,
     ) -> None:
         self.pool, self.models, self.zone, self.settings = pool, models, zone, settings
+        # Set whenever a batch recorded changes: what sends them need not wait for a poll.
+        self.changed = changed or asyncio.Event()
         # The sweep's target (day, model versions) last completed, and the pass under way.
         self._swept: tuple | None = None
         self._pass: tuple | None = None
@@ -95,7 +103,7 @@ class ScoringLoop:
             moment, day = self._now()
             ids = [row["customer_id"] for row in claimed]
             done = await materialize(conn, models, ids, moment, day, self.settings.thresholds)
-        _count(done, "written", [row["marked"] for row in claimed])
+        self._recorded(done, "written", [row["marked"] for row in claimed])
         return True
 
     async def sweep_stale(self) -> bool:
@@ -119,17 +127,18 @@ class ScoringLoop:
             done = await materialize(
                 conn, models, ids, moment, day, self.settings.thresholds, wait=False
             )
-        _count(done, "sweep", [])
+        self._recorded(done, "sweep", [])
         return True
 
-
-def _count(done: Materialized, reason: str, claimed: list[float]) -> None:
-    committed = time.time()
-    for marked in (*claimed, *done.marked):
-        SCORE_LAG_SECONDS.observe(max(committed - marked, 0.0))
-    CUSTOMERS_RESCORED.labels(reason).inc(done.scored)
-    for change in done.changes:
-        CHANGES_RECORDED.labels(change.type).inc()
+    def _recorded(self, done: Materialized, reason: str, claimed: list[float]) -> None:
+        committed = time.time()
+        if done.changes:
+            self.changed.set()
+        for marked in (*claimed, *done.marked):
+            SCORE_LAG_SECONDS.observe(max(committed - marked, 0.0))
+        CUSTOMERS_RESCORED.labels(reason).inc(done.scored)
+        for change in done.changes:
+            CHANGES_RECORDED.labels(change.type).inc()
 
 
 async def refresh_gauge(conn: asyncpg.Connection) -> None:

@@ -51,10 +51,15 @@ async def _pause(stop: asyncio.Event, seconds: float, *wake: asyncio.Event) -> N
 
 
 async def _fan_out_loop(
-    db: _Database, config: WebhookSettings, stop: asyncio.Event, queued: asyncio.Event
+    db: _Database,
+    config: WebhookSettings,
+    stop: asyncio.Event,
+    queued: asyncio.Event,
+    changed: asyncio.Event,
 ) -> None:
     """Sets `queued` when it queued deliveries, so this process sends them without waiting
-    for its next poll."""
+    for its next poll; `changed` (set by this process's scoring loop when it recorded
+    changes) likewise ends its own wait."""
     first_delay = config.schedule[0]
     while not stop.is_set():
         try:
@@ -67,7 +72,8 @@ async def _fan_out_loop(
         if step.queued:
             queued.set()
         if not step.more:
-            await _pause(stop, config.poll_seconds)
+            await _pause(stop, config.poll_seconds, changed)
+            changed.clear()
 
 
 class _Deliverer:
@@ -150,9 +156,15 @@ class _Deliverer:
                 await task
 
 
-async def run(pool: RequestPool, settings: Settings, stop: asyncio.Event) -> None:
+async def run(
+    pool: RequestPool,
+    settings: Settings,
+    stop: asyncio.Event,
+    changed: asyncio.Event | None = None,
+) -> None:
     """Fan out the change feed into deliveries and deliver them, until `stop` is set;
-    idle loops look for work every `SCORER_WEBHOOK_POLL_SECONDS`."""
+    idle loops look for work every `SCORER_WEBHOOK_POLL_SECONDS`, or at once when
+    `changed` is set (changes recorded in this process)."""
     config = settings.webhook
     db = _Database(pool)
     limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=8)
@@ -160,6 +172,6 @@ async def run(pool: RequestPool, settings: Settings, stop: asyncio.Event) -> Non
     queued = asyncio.Event()
     async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False) as http:
         await asyncio.gather(
-            _fan_out_loop(db, config, stop, queued),
+            _fan_out_loop(db, config, stop, queued, changed or asyncio.Event()),
             _Deliverer(db, http, config, queued).run(stop),
         )
