@@ -16,6 +16,7 @@ from service.scoring.freshness import LoopSettings, ScoringLoop
 from service.scoring.store import ModelStore
 from service.scoring.transitions import Thresholds
 from service.webhooks import dispatcher
+from service.webhooks.delivery import purge_finished
 
 log = logging.getLogger("scorer.background")
 
@@ -50,10 +51,13 @@ def scoring_loop(
 
 
 async def keep_retention(pool: RequestPool, days: int, stop: asyncio.Event) -> None:
+    """Change records, and finished webhook deliveries of them, past the retention."""
     while not stop.is_set():
         try:
             async with pool.acquire() as conn:
                 while await purge_expired(conn, days):
+                    pass
+                while await purge_finished(conn, days):
                     pass
         except Exception:  # retention is retried next round; it must not end the process
             log.exception("change feed retention failed")

@@ -374,3 +374,29 @@ def test_a_starting_worker_sweeps_rows_of_another_day_or_other_models(client, se
         row["v"] for row in server.sql("SELECT model_versions::text AS v FROM customer_scores")
     }
     assert len(versions) == 1 and versions != {"{}"}
+
+
+def test_changes_past_the_retention_are_purged(client, server):
+    """A worker's first round of retention deletes changes older than
+    SCORER_CHANGES_RETENTION_DAYS (30) and keeps the rest."""
+    server.sql(
+        """INSERT INTO score_changes (seq, type, customer_id, occurred_at)
+           SELECT nextval('score_changes_seq'), 'scores.changed', customer_id,
+                  now() - make_interval(days => age)
+           FROM (VALUES ('sr-old', 31), ('sr-kept', 29)) AS v(customer_id, age)"""
+    )
+    worker = start_worker(server)
+    try:
+        deadline = time.monotonic() + 30
+        while server.sql("SELECT count(*) AS n FROM score_changes WHERE customer_id = 'sr-old'")[0][
+            "n"
+        ]:
+            assert time.monotonic() < deadline, "old changes were not purged"
+            time.sleep(0.1)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert (
+        server.sql("SELECT count(*) AS n FROM score_changes WHERE customer_id = 'sr-kept'")[0]["n"]
+        == 1
+    )

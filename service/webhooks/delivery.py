@@ -315,3 +315,18 @@ _PENDING = "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
 async def refresh_gauge(conn: asyncpg.Connection) -> None:
     """Deliveries still to be sent, for /metrics, whichever process will send them."""
     WEBHOOK_DELIVERIES_PENDING.set(await conn.fetchval(_PENDING))
+
+
+_PURGE_FINISHED = """
+DELETE FROM webhook_deliveries
+WHERE id IN (SELECT id FROM webhook_deliveries
+             WHERE status <> 'pending' AND occurred_at < now() - make_interval(days => $1)
+             LIMIT $2)
+"""
+
+
+async def purge_finished(conn: asyncpg.Connection, retention_days: int, batch: int = 10_000) -> int:
+    """Delete one batch of finished deliveries (delivered, failed, cancelled) of changes past
+    the feed's retention, which replay can no longer reach anyway; the number deleted."""
+    status = await conn.execute(_PURGE_FINISHED, retention_days, batch)
+    return int(status.split()[-1])
