@@ -45,7 +45,9 @@ from common import (  # noqa: E402
     drop_database,
     log,
     machine_line,
+    scorer_command,
     server_url,
+    start_server,
     start_service,
     wait_ready,
     with_database,
@@ -237,8 +239,18 @@ async def main_async(args: argparse.Namespace) -> int:
     logdir = Path(tempfile.mkdtemp(prefix="bench-live-"))
     key = "cs_bench_" + secrets.token_urlsafe(16)
     log(machine_line(version))
+    shape = "API and worker processes" if args.separate_worker else "one process, background in it"
+    log(f"deployment: {shape}")
     os.environ["SCORER_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"  # the receiver is on loopback
+    if args.separate_worker:
+        # The API in one process, the background work in a `scorer worker` beside it.
+        os.environ["SCORER_BACKGROUND_WORK"] = "false"
     service = start_service(db_url, key, 1, "16", logdir)
+    worker = None
+    if args.separate_worker:
+        worker = start_server(
+            "worker", [*scorer_command(), "worker"], {"DATABASE_URL": db_url}, 0, logdir
+        )
     receiver, conn = Receiver(), None
     try:
         await wait_ready(service)
@@ -266,6 +278,8 @@ async def main_async(args: argparse.Namespace) -> int:
         if conn is not None:
             await conn.close()
         service.stop()
+        if worker is not None:
+            worker.stop()
         await drop_database(base, dbname)
     loaded = phases["loaded"][0]
     achieved = loaded.events / loaded.seconds
@@ -292,6 +306,11 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=2000.0, help="events/s of the load")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
     parser.add_argument("--customers", type=int, default=5000, help="customers of the load")
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="serve with SCORER_BACKGROUND_WORK=false and run the background in `scorer worker`",
+    )
     return asyncio.run(main_async(parser.parse_args()))
 
 

@@ -18,6 +18,7 @@ from scipy.special import expit, hyp2f1
 _SERIES_RTOL = 1e-15
 _MAX_SERIES_TERMS = 20_000
 _SCALAR_ROWS = 8  # at most this many entries: sum in Python floats
+_SERIES_CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,11 @@ def _f21_tail_over_b(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray)
     Dividing by b before summing keeps the b -> 0 limit (a == 1 in the BG/NBD) exact.
     Terms obey t_1 = a z / c and t_{n+1} = t_n (a+n)(b+n) z / ((c+n)(n+1)); summation
     stops once the geometric bound |t_n| / (1-z) on the remainder is below 1e-15 of the
-    sum, checked once every later term ratio is at most z: n past |a| and |b| (no more sign
-    changes) and (n+a)(n+b) <= (n+c)(n+1) from n on, which holds for every later n once it
-    holds with a + b <= c + 1 (it is linear in n). For a customer with many orders c is
-    large and that happens within a few terms, where waiting for n > |c| summed thousands
-    of negligible terms (the cost of a score grew with the order count).
+    sum, checked once n is past |a| and |b| (no more sign changes) and either past |c| (the
+    term ratio then tends to z) or such that (n+a)(n+b) <= (n+c)(n+1) from n on (every
+    later ratio is at most z; it holds for every later n once it holds with a + b <= c + 1,
+    being linear in n). For a customer with many orders c is large and the second happens
+    within a few terms, where waiting for n > |c| summed thousands of negligible terms.
     Entries still unconverged after `_MAX_SERIES_TERMS` terms fall back to scipy.
     """
     if a.size <= _SCALAR_ROWS:
@@ -145,19 +146,27 @@ def _f21_tail_over_b(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray)
     active = np.flatnonzero(z > 0)
     n = 1
     while active.size and n < _MAX_SERIES_TERMS:
-        aa, bb, cc, zz = a[active], b[active], c[active], z[active]
-        term_a = term[active] * (aa + n) * (bb + n) * zz / ((cc + n) * (n + 1))
-        term[active] = term_a
-        total[active] += term_a
-        n += 1
+        # _SERIES_CHUNK terms at once (a cumulative product of the term ratios): numpy's
+        # per-call overhead is paid per chunk, not per term.
+        aa, bb, cc, zz = (v[active][:, None] for v in (a, b, c, z))
+        steps = np.arange(n, n + _SERIES_CHUNK, dtype=float)
+        ratios = (aa + steps) * (bb + steps) * zz / ((cc + steps) * (steps + 1))
+        terms = term[active][:, None] * np.cumprod(ratios, axis=1)
+        sums = total[active][:, None] + np.cumsum(terms, axis=1)
+        index = steps + 1  # the index of each term, as the stopping rule counts them
         slope = aa + bb - cc - 1
-        bounded = (
-            (n > np.maximum(np.abs(aa), np.abs(bb)))
-            & (slope <= 0)
-            & (slope * n + aa * bb - cc <= 0)
+        past_ab = index > np.maximum(np.abs(aa), np.abs(bb))
+        bounded = (past_ab & (slope <= 0) & (slope * index + aa * bb - cc <= 0)) | (
+            past_ab & (index > np.abs(cc))
         )
-        small = np.abs(term_a) <= _SERIES_RTOL * (1 - zz) * np.abs(total[active])
-        active = active[~(bounded & small)]
+        done = bounded & (np.abs(terms) <= _SERIES_RTOL * (1 - zz) * np.abs(sums))
+        finished = done.any(axis=1)
+        last = np.where(finished, done.argmax(axis=1), _SERIES_CHUNK - 1)
+        rows = np.arange(active.size)
+        total[active] = sums[rows, last]
+        term[active] = terms[rows, last]
+        active = active[~finished]
+        n += _SERIES_CHUNK
     if active.size:
         warnings.warn(
             f"2F1 series did not converge for {active.size} customers (z up to "
@@ -182,7 +191,7 @@ def _f21_tail_scalar(a: float, b: float, c: float, z: float) -> float:
         term = term * (a + n) * (b + n) * z / ((c + n) * (n + 1))
         total += term
         n += 1
-        bounded = n > limit and slope <= 0 and slope * n + a * b - c <= 0
+        bounded = n > limit and ((slope <= 0 and slope * n + a * b - c <= 0) or n > abs(c))
         if bounded and abs(term) <= _SERIES_RTOL * (1 - z) * abs(total):
             return total
     warnings.warn(
