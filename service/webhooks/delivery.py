@@ -216,9 +216,12 @@ async def attempt(
             ) as response,
         ):
             status = response.status_code
+            # Read (the start of) the body in every case: a connection whose answer was read
+            # to its end goes back to the pool, one left unread is closed, and a new one
+            # per delivery costs a TCP (and TLS) handshake each.
+            start = await _start_of_body(response)
             if 200 <= status < 300:
                 return result(status, None)
-            start = await _start_of_body(response)
             error = f"HTTP {status}: {start}" if start.strip() else f"HTTP {status}"
             if 300 <= status < 400:
                 error += " (redirects are not followed: update the webhook's url)"
