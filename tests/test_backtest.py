@@ -51,4 +51,16 @@ def test_backtest_reports_both_models_side_by_side(database_url, tmp_path):
         metrics = report["pcltv"][model]
         assert metrics["n"] == report["customers"] > 1000
         assert metrics["rmse"] > 0 and -1 <= metrics["spearman"] <= 1
-    assert transactions.with_suffix(".backtest.md").exists()
+    card = report["model_card"]
+    assert sum(row["n"] for row in card["pcltv_decile_lift"]) == report["customers"]
+    # Ranked by our pCLTV, the top decile spends more than the bottom one.
+    assert (
+        card["pcltv_decile_lift"][0]["actual_mean"] > card["pcltv_decile_lift"][-1]["actual_mean"]
+    )
+    assert 0 < card["pcltv_normalized_gini"] <= 1
+    assert {row["group"] for row in card["pcltv_error_by_tier"]["groups"]} <= {
+        "high",
+        "medium",
+        "low",
+    }
+    assert "## Model card" in transactions.with_suffix(".backtest.md").read_text()

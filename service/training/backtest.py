@@ -24,6 +24,7 @@ from service.modeling.runtime import LoadedModel
 from service.scoring.engine import ModelSet
 from service.training.dataset import labels
 from service.training.evaluate import predict_at, side_by_side
+from service.training.model_card import card_markdown, model_card
 from service.training.pipeline import TrainConfig, train
 
 Log = Callable[[str], None]
@@ -42,7 +43,17 @@ async def run_backtest(conn: asyncpg.Connection, config: TrainConfig, log: Log) 
         models = load_model_set(result.folders)
     predictions = await predict_at(conn, models, cutoff, horizon_days)
     actual = await labels(conn, predictions.customer_ids, cutoff, horizon_days)
-    report = side_by_side(predictions, (actual.orders == 0).astype(int), actual.revenue)
+    churned = (actual.orders == 0).astype(int)
+    report = side_by_side(predictions, churned, actual.revenue)
+    scores = predictions.scores
+    report["model_card"] = model_card(
+        churned,
+        scores.churn_probability,
+        actual.revenue,
+        scores.pcltv,
+        scores.segments,
+        scores.pcltv_tiers,
+    )
     report.update(
         cutoff=str(cutoff),
         horizon_days=horizon_days,
@@ -95,6 +106,8 @@ def markdown(report: dict) -> str:
         "|---" * (len(keys) + 1) + "|",
         "| ours | " + " | ".join(f"{ours[k]:.4g}" for k in keys) + " |",
         "| BG/NBD + Gamma-Gamma | " + " | ".join(f"{theirs[k]:.4g}" for k in keys) + " |",
+        "",
+        *card_markdown(report["model_card"]),
     ]
     return "\n".join(lines) + "\n"
 
