@@ -261,7 +261,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         await backtest.import_transactions(url, path, EventRules.from_settings(settings), log)
         conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            return await backtest.run_backtest(conn, config, log)
+            return await backtest.run_backtest(conn, config, settings.pcltv.tiers(), log)
         finally:
             await conn.close()
 

@@ -26,21 +26,26 @@ from service.training.dataset import labels
 from service.training.evaluate import predict_at, side_by_side
 from service.training.model_card import card_markdown, model_card
 from service.training.pipeline import TrainConfig, train
+from service.vocabulary import ValueTiers
 
 Log = Callable[[str], None]
 
 
-def load_model_set(folders: dict[str, Path]) -> ModelSet:
-    return ModelSet({name: LoadedModel(Artifact.load(folder)) for name, folder in folders.items()})
+def load_model_set(folders: dict[str, Path], tiers: ValueTiers) -> ModelSet:
+    models = {name: LoadedModel(Artifact.load(folder)) for name, folder in folders.items()}
+    return ModelSet(models, tiers)
 
 
-async def run_backtest(conn: asyncpg.Connection, config: TrainConfig, log: Log) -> dict:
+async def run_backtest(
+    conn: asyncpg.Connection, config: TrainConfig, tiers: ValueTiers, log: Log
+) -> dict:
     """Train on the data up to `config.as_of` (the cutoff), then score the horizon after it;
-    both horizons of `config` are the backtest's horizon."""
+    both horizons of `config` are the backtest's horizon. `tiers` name the value tiers the
+    model card groups by."""
     cutoff, horizon_days = config.as_of, config.pcltv_horizon_days
     with tempfile.TemporaryDirectory() as folder:
         result = await train(conn, config, Path(folder), log)
-        models = load_model_set(result.folders)
+        models = load_model_set(result.folders, tiers)
     predictions = await predict_at(conn, models, cutoff, horizon_days)
     actual = await labels(conn, predictions.customer_ids, cutoff, horizon_days)
     churned = (actual.orders == 0).astype(int)

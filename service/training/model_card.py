@@ -82,6 +82,8 @@ def error_by_group(
     MAE; `worst` is the group of at least MIN_GROUP customers with the largest |bias|."""
     actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)
     labels = np.asarray(groups, dtype=object)
+    if len(labels) != len(actual):
+        raise ValueError(f"{len(labels)} group labels for {len(actual)} customers")
     rows = []
     for name in sorted(set(labels.tolist())):
         inside = labels == name
