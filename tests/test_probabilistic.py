@@ -19,7 +19,9 @@ import pytest
 from scipy import integrate
 from scipy.special import betaln, hyp2f1
 
+from service.features.vector import MODEL_FEATURES
 from service.modeling import clv
+from service.modeling.pcltv import Probabilistic
 from service.training import probabilistic as P
 from service.training.clv_math import (
     average_order_value,
@@ -428,3 +430,34 @@ def test_expected_calibration_error_of_calibrated_probabilities():
     y = rng.uniform(size=p.size) < p
     assert expected_calibration_error(y, p) < 0.01
     assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.1
+
+
+def test_the_median_wait_to_the_next_order_matches_simulated_buyers():
+    """Probabilistic.outlook's wait: with the purchase rate of an active buyer distributed
+    Gamma(r + x, alpha + T) (weeks), the median of exponential waits at sampled rates."""
+    model = Probabilistic(
+        clv.BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426),
+        clv.GammaGammaParams(p=6.25, q=3.74, v=15.44),
+        horizon_days=182,
+    )
+    row = np.full(len(MODEL_FEATURES), np.nan, dtype=np.float32)
+    column = {name: i for i, name in enumerate(MODEL_FEATURES)}
+    x, gap_days, recency_days = 4, 20.0, 10.0
+    row[column["orders_total"]] = x + 1
+    row[column["avg_days_between_orders"]] = gap_days
+    row[column["recency_days"]] = recency_days
+    row[column["aov"]] = 30.0
+    outlook = model.outlook(row)
+    T = (gap_days * x + recency_days) / 7
+    rng = np.random.default_rng(7)
+    rates = rng.gamma(shape=0.243 + x, scale=1 / (4.414 + T), size=400_000)
+    waits = rng.exponential(1 / rates) * 7
+    assert outlook["next_order_days"] == pytest.approx(float(np.median(waits)), rel=0.01)
+    assert 0 < outlook["p_alive"] <= 1 and outlook["expected_orders"] > 0
+    never = np.full(len(MODEL_FEATURES), np.nan, dtype=np.float32)
+    never[column["orders_total"]] = 0
+    assert model.outlook(never) == {
+        "expected_orders": None,
+        "p_alive": None,
+        "next_order_days": None,
+    }

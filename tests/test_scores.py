@@ -241,3 +241,30 @@ def test_activating_another_version_hot_reloads_without_failures(server, client,
         worker.join()
     assert failures == []
     assert len(seen) > 20
+
+
+def test_the_purchase_outlook_rides_with_pcltv(client):
+    """expected_orders, p_alive and the next order's median time (BG/NBD) for buyers; null
+    for a customer without orders. A buyer who stopped long ago is less likely active than
+    one who buys on the same rhythm until now."""
+    steady = [order("ol-steady", n, 10 + 20 * n, "50") for n in range(6)]
+    lapsed = [order("ol-lapsed", n, 300 + 20 * n, "50") for n in range(6)]
+    browse = {
+        "event_id": "ol-browser-s",
+        "customer_id": "ol-browser",
+        "type": "session_started",
+        "occurred_at": at(1),
+    }
+    post(client, [*steady, *lapsed, browse])
+    got = {c: client.get(f"/v1/customers/ol-{c}/scores").json() for c in ("steady", "lapsed")}
+    for body in got.values():
+        pcltv = body["pcltv"]
+        assert 0 < pcltv["p_alive"] <= 1 and pcltv["expected_orders"] >= 0
+        as_of = datetime.fromisoformat(body["as_of"])
+        next_order = datetime.fromisoformat(pcltv["expected_next_order_at"])
+        assert as_of - timedelta(days=1) < next_order < as_of + timedelta(days=3650)
+    assert got["steady"]["pcltv"]["p_alive"] > got["lapsed"]["pcltv"]["p_alive"]
+    assert got["steady"]["pcltv"]["expected_orders"] > got["lapsed"]["pcltv"]["expected_orders"]
+    browser = client.get("/v1/customers/ol-browser/scores").json()["pcltv"]
+    assert browser["expected_orders"] is None and browser["p_alive"] is None
+    assert browser["expected_next_order_at"] is None

@@ -111,6 +111,29 @@ class Probabilistic:
         spend = clv.expected_average_spend_scalar(self.gamma_gamma, x, value("aov"))
         return [purchases, alive, spend, purchases * spend]
 
+    def outlook(self, row: np.ndarray) -> dict[str, float | None]:
+        """For one customer (a model-feature row): repeat orders expected over the horizon,
+        the probability of still being an active buyer, and the median wait in days to the
+        next order if so. The wait: a buyer's purchase rate given its history is
+        Gamma(r + x, alpha + T) in the BG/NBD, so P(no order within s | active) =
+        ((alpha + T) / (alpha + T + s))^(r + x), which is 1/2 at s = (alpha + T) *
+        (2^(1 / (r + x)) - 1). None for a customer without orders (outside the model)."""
+        purchases, alive, _, _ = self._row_columns(row)
+        orders = float(row[_COLUMN["orders_total"]])
+        if math.isnan(orders) or orders < 1:
+            return {"expected_orders": None, "p_alive": None, "next_order_days": None}
+        x = orders - 1
+        recency = float(np.nan_to_num(row[_COLUMN["recency_days"]]))
+        gap = float(np.nan_to_num(row[_COLUMN["avg_days_between_orders"]]))
+        T = (gap * x + recency) / WEEK
+        params = self.bgnbd
+        wait_weeks = (params.alpha + T) * (2 ** (1 / (params.r + x)) - 1)
+        return {
+            "expected_orders": purchases,
+            "p_alive": alive,
+            "next_order_days": wait_weeks * WEEK,
+        }
+
     def augment(self, X: np.ndarray) -> np.ndarray:
         return np.hstack([X, self.columns(X)]).astype(np.float32)
 

@@ -94,6 +94,13 @@ class ModelSet:
             pcltv_tiers=[self.tiers.of(v) for v in value] if self.tiers else [],
         )
 
+    def outlook(self, row: dict) -> dict[str, float | None]:
+        """The pCLTV model's purchase outlook for one feature row (see Probabilistic)."""
+        probabilistic = self.models["pcltv"].probabilistic
+        if probabilistic is None:
+            return {"expected_orders": None, "p_alive": None, "next_order_days": None}
+        return probabilistic.outlook(feature_matrix([row])[0])
+
     def segments(self, X: np.ndarray, rows: list[dict]) -> list[str]:
         return self._segments(self._run(X)["segment"], X, rows)[1]
 

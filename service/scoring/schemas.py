@@ -34,6 +34,16 @@ class Pcltv(BaseModel):
     currency: str
     tier: Literal["high", "medium", "low"]
     historic_clv: float = Field(description="Net revenue to date.")
+    expected_orders: float | None = Field(
+        description="Repeat orders expected over the horizon (BG/NBD); null without orders."
+    )
+    p_alive: float | None = Field(
+        description="Probability that the customer still buys at all (BG/NBD); null without orders."
+    )
+    expected_next_order_at: datetime | None = Field(
+        description="If still active, the median time of the next order (BG/NBD); null "
+        "without orders."
+    )
 
 
 class Segment(BaseModel):

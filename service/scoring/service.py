@@ -4,7 +4,7 @@ query and the active ONNX models; then the NBO policy."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -41,6 +41,14 @@ def snapshot_body(
     scores: Snapshot, models: ModelSet, features: dict, known: bool, settings: Settings
 ) -> dict[str, Any]:
     """The scores body of one snapshot: computed now, or read from `customer_scores`."""
+    outlook = models.outlook(features)
+    wait = outlook["next_order_days"]
+    next_order = None
+    if wait is not None:
+        # From the start of the as-of day: features know days, not the moment of the read.
+        day = features["as_of"].astimezone(settings.zone).date()
+        start = datetime(day.year, day.month, day.day, tzinfo=settings.zone)
+        next_order = (start + timedelta(days=wait)).astimezone(UTC)
     return {
         "customer_id": features["customer_id"],
         "as_of": features["as_of"],
@@ -57,6 +65,9 @@ def snapshot_body(
             "currency": settings.currency,
             "tier": scores["pcltv_tier"],
             "historic_clv": features["revenue_total"],
+            "expected_orders": _rounded(outlook["expected_orders"], 4),
+            "p_alive": _rounded(outlook["p_alive"], 6),
+            "expected_next_order_at": next_order,
         },
         "segment": {
             "name": scores["segment"],
@@ -66,6 +77,10 @@ def snapshot_body(
         },
         "model_versions": models.versions,
     }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 _STORED_SCORES = f"""
