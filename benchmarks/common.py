@@ -12,11 +12,13 @@ import asyncio
 import math
 import os
 import platform
+import secrets
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -501,3 +503,29 @@ def run(main_async: Callable, *args) -> int:
         runner = asyncio.Runner()
     with runner:
         return runner.run(main_async(*args))
+
+
+@dataclass
+class BenchRun:
+    """A benchmark's fresh database, log folder and admin key."""
+
+    base_url: str
+    dbname: str
+    db_url: str
+    logdir: Path
+    api_key: str
+
+    async def drop(self) -> None:
+        await drop_database(self.base_url, self.dbname)
+
+
+async def bench_run(name: str) -> BenchRun:
+    """`scorer_bench_<name>_<pid>` on DATABASE_URL's server, a temporary log folder and a
+    bootstrap key; logs the machine line first."""
+    base = server_url()
+    dbname = f"scorer_bench_{name}_{os.getpid()}"
+    version = await create_database(base, dbname)
+    log(machine_line(version))
+    logdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    key = "cs_bench_" + secrets.token_urlsafe(16)
+    return BenchRun(base, dbname, with_database(base, dbname), logdir, key)

@@ -31,9 +31,7 @@ import json
 import os
 import random
 import re
-import secrets
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,16 +42,12 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     asyncpg_url,
-    create_database,
-    drop_database,
+    bench_run,
     log,
-    machine_line,
     scorer_command,
-    server_url,
     start_server,
     start_service,
     wait_ready,
-    with_database,
 )
 from loadgen import percentile  # noqa: E402
 
@@ -235,13 +229,8 @@ def ms(values: list[float], q: float) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    base = server_url()
-    dbname = f"scorer_bench_live_{os.getpid()}"
-    version = await create_database(base, dbname)
-    db_url = with_database(base, dbname)
-    logdir = Path(tempfile.mkdtemp(prefix="bench-live-"))
-    key = "cs_bench_" + secrets.token_urlsafe(16)
-    log(machine_line(version))
+    run = await bench_run("live")
+    db_url, key, logdir = run.db_url, run.api_key, run.logdir
     shape = "API and worker processes" if args.separate_worker else "one process, background in it"
     log(f"deployment: {shape}")
     os.environ["SCORER_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"  # the receiver is on loopback
@@ -289,7 +278,7 @@ async def main_async(args: argparse.Namespace) -> int:
         service.stop()
         if worker is not None:
             worker.stop()
-        await drop_database(base, dbname)
+        await run.drop()
     loaded = phases["loaded"][0]
     achieved = loaded.events / loaded.seconds
     print(

@@ -23,7 +23,6 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,16 +34,12 @@ import nats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     asyncpg_url,
-    create_database,
-    drop_database,
+    bench_run,
     log,
-    machine_line,
     median,
     scorer_command,
-    server_url,
     start_service,
     wait_ready,
-    with_database,
 )
 
 BATCH = 500
@@ -169,13 +164,8 @@ async def nats_rate(db_url: str, nats_url: str, count: int, logdir: Path) -> flo
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    base = server_url()
-    dbname = f"scorer_bench_sources_{os.getpid()}"
-    version = await create_database(base, dbname)
-    db_url = with_database(base, dbname)
-    logdir = Path(tempfile.mkdtemp(prefix="bench-sources-"))
-    key = "cs_bench_" + secrets.token_urlsafe(16)
-    log(machine_line(version))
+    run = await bench_run("sources")
+    db_url, key, logdir = run.db_url, run.api_key, run.logdir
     service = start_service(db_url, key, 1, "10", logdir)
     try:
         await wait_ready(service)
@@ -184,7 +174,7 @@ async def main_async(args: argparse.Namespace) -> int:
         consumed = await nats_rate(db_url, args.nats_url, args.nats_events, logdir)
     finally:
         service.stop()
-        await drop_database(base, dbname)
+        await run.drop()
     share = segment / native
     print(f"POST /v1/events  {native:>9,.0f} events/s (median of {args.rounds} rounds)")
     print(f"POST /v1/batch   {segment:>9,.0f} events/s = {share:.0%} of /v1/events (target >= 80%)")
