@@ -13,8 +13,12 @@ CUSTOMERS, DAYS, SEED = 20_000, 730, 42
 
 
 @pytest.fixture(scope="module")
-def evaluation(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("quality")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("quality")
+
+
+@pytest.fixture(scope="module")
+def evaluation(folder) -> dict:
     events = folder / "events.ndjson"
     with fresh_database() as url:
         scorer(
@@ -51,3 +55,11 @@ def test_pcltv_ranks_and_sums_right_and_beats_the_probabilistic_baseline(evaluat
     assert ours["spearman"] >= 0.60
     assert abs(ours["aggregate_error"]) <= 0.10
     assert ours["rmse"] <= baseline["rmse"]
+
+
+def test_the_training_report_carries_the_model_card(evaluation, folder):
+    (report,) = (folder / "models" / "reports").glob("*.md")
+    text = report.read_text()
+    assert "## Model card" in text and "pCLTV normalized Gini" in text
+    assert "### pCLTV error by value tier (worst: " in text
+    assert "| Champions |" in text  # error by segment, on the evaluation cutoffs

@@ -50,6 +50,7 @@ def _train_config(settings: Settings, args: argparse.Namespace, churn_days, pclt
         else discount_rate,
         as_of=as_of,
         seed=args.seed,
+        value_tiers=settings.pcltv.tiers(),
     )
 
 
@@ -261,7 +262,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         await backtest.import_transactions(url, path, EventRules.from_settings(settings), log)
         conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            return await backtest.run_backtest(conn, config, settings.pcltv.tiers(), log)
+            return await backtest.run_backtest(conn, config, log)
         finally:
             await conn.close()
 

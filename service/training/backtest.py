@@ -36,16 +36,13 @@ def load_model_set(folders: dict[str, Path], tiers: ValueTiers) -> ModelSet:
     return ModelSet(models, tiers)
 
 
-async def run_backtest(
-    conn: asyncpg.Connection, config: TrainConfig, tiers: ValueTiers, log: Log
-) -> dict:
+async def run_backtest(conn: asyncpg.Connection, config: TrainConfig, log: Log) -> dict:
     """Train on the data up to `config.as_of` (the cutoff), then score the horizon after it;
-    both horizons of `config` are the backtest's horizon. `tiers` name the value tiers the
-    model card groups by."""
+    both horizons of `config` are the backtest's horizon."""
     cutoff, horizon_days = config.as_of, config.pcltv_horizon_days
     with tempfile.TemporaryDirectory() as folder:
         result = await train(conn, config, Path(folder), log)
-        models = load_model_set(result.folders, tiers)
+        models = load_model_set(result.folders, config.value_tiers)
     predictions = await predict_at(conn, models, cutoff, horizon_days)
     actual = await labels(conn, predictions.customer_ids, cutoff, horizon_days)
     churned = (actual.orders == 0).astype(int)

@@ -9,13 +9,14 @@ Gamma-Gamma baseline fitted on the same history.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
 import numpy as np
 
+from service.config import PcltvSettings
 from service.features.vector import MODEL_FEATURES, feature_matrix
 from service.modeling.artifacts import Artifact, Manifest, new_version
 from service.modeling.pcltv import FEATURES as PCLTV_FEATURES
@@ -26,9 +27,11 @@ from service.training import baseline, churn, onnx_export, pcltv, segment
 from service.training import nbo as nbo_training
 from service.training.clv_math import classification_report, regression_report
 from service.training.dataset import Snapshot, cutoffs_for, data_span, labels, snapshot
+from service.training.model_card import churn_card, pcltv_card
 from service.training.propensity import train_propensity
 from service.training.report import write_report
 from service.training.results import Evaluated, TrainResult
+from service.vocabulary import ValueTiers
 
 
 @dataclass
@@ -44,6 +47,8 @@ class TrainConfig:
     cutoffs: int = 4
     cutoff_step_days: int = 30
     seed: int = 0
+    # The value tiers the model card groups pCLTV errors by.
+    value_tiers: ValueTiers = field(default_factory=lambda: PcltvSettings().tiers())
 
 
 Log = Callable[[str], None]
@@ -276,5 +281,33 @@ async def train(
         artifact.manifest.version = version
         result.folders[artifact.manifest.name] = artifact.save(models_dir)
         result.metrics[artifact.manifest.name] = artifact.manifest.metrics
-    result.report = write_report(result, churn_out, pcltv_out, models_dir / "reports", version)
+    card = await _model_card(snapshots, segmentation, churn_out, pcltv_out, config.value_tiers)
+    result.report = write_report(
+        result, churn_out, pcltv_out, card, models_dir / "reports", version
+    )
     return result
+
+
+async def _model_card(
+    snapshots: Snapshots,
+    segmentation: Artifact,
+    churn_out: Evaluated,
+    pcltv_out: Evaluated,
+    tiers: ValueTiers,
+) -> dict:
+    """Each model's card on its own evaluation cutoff, grouped by the segments the new
+    segmentation gives there."""
+    segmenter = ModelSet({"segment": LoadedModel(segmentation)})
+
+    async def segments_at(evaluated: Evaluated) -> list[str]:
+        cutoff = date.fromisoformat(evaluated.artifact.manifest.metrics["evaluated_on"])
+        shot = await snapshots.at(cutoff)
+        return segmenter.segments(shot.X, shot.features)
+
+    value_tiers = [tiers.of(float(v)) for v in pcltv_out.predicted]
+    return {
+        **churn_card(churn_out.actual, churn_out.predicted, await segments_at(churn_out)),
+        **pcltv_card(
+            pcltv_out.actual, pcltv_out.predicted, await segments_at(pcltv_out), value_tiers
+        ),
+    }

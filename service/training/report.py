@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from service.training.model_card import card_markdown
 from service.training.results import Evaluated, TrainResult
 
 
@@ -59,7 +60,12 @@ def _table(rows: dict[str, dict]) -> str:
 
 
 def write_report(
-    result: TrainResult, churn: Evaluated, pcltv: Evaluated, reports_dir: Path, version: str
+    result: TrainResult,
+    churn: Evaluated,
+    pcltv: Evaluated,
+    card: dict,
+    reports_dir: Path,
+    version: str,
 ) -> Path:
     reports_dir.mkdir(parents=True, exist_ok=True)
     y_churn, p_churn = churn.actual, churn.predicted
@@ -104,7 +110,10 @@ ONNX vs native max abs difference: {pcltv_metrics["parity_max_abs"]:.2e}
 ## Segment
 
 RFM quantile edges: `{json.dumps(result.metrics["segment"]["bin_edges"])}`
+
 """
+    # Each half on its model's evaluation cutoff (above).
+    text += "\n".join(card_markdown(card))
     path = reports_dir / f"{version}.md"
     path.write_text(text)
     return path
