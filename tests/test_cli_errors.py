@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -224,6 +225,14 @@ def test_demo_stops_its_embedded_postgres(tmp_path: Path):
     )
     wait_ready(f"http://127.0.0.1:{port}", demo, log, seconds=300)
     assert _embedded_running(tmp_path / "data"), log.read_text()[-3000:]
+    # The commands the demo suggests work as printed.
+    suggested = re.findall(
+        r"curl -H 'Authorization: Bearer (\S+)' '?(http\S+?)'?(?:\s|$)", log.read_text()
+    )
+    assert len(suggested) == 2, log.read_text()[-3000:]
+    for key, url in suggested:
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        assert answer.status_code == 200, (url, answer.text)
     demo.send_signal(signal.SIGTERM)
     demo.wait(timeout=120)
     assert "stopped the embedded PostgreSQL" in log.read_text(), log.read_text()[-3000:]

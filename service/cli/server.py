@@ -63,12 +63,13 @@ def _demo(args: argparse.Namespace, settings: Settings, url: str) -> int:
     migrate(url)
     key = asyncio.run(prepare_demo(url, settings, args.customers))
     host, port = args.host or settings.host, args.port or settings.port
-    sample = "c000001"
+    sample, base = "c000001", f"http://{host}:{port}"
+    auth = f"curl -H 'Authorization: Bearer {key}'"
     print(
-        f"\nCustomer Scorer demo on http://{host}:{port}  (API docs: http://{host}:{port}/docs)\n"
+        f"\nCustomer Scorer demo on {base}  (API docs: {base}/docs)\n"
         f"API key (admin): {key}\n"
-        f"Try:  curl -H 'Authorization: Bearer {key}' "
-        f"http://{host}:{port}/v1/customers/{sample}/features\n",
+        f"Try:  {auth} {base}/v1/customers/{sample}/scores\n"
+        f"      {auth} '{base}/v1/changes?limit=5'   (what changed, to poll)\n",
         flush=True,
     )
     args.workers = None
