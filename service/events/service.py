@@ -52,7 +52,6 @@ _LOCK_KEYS = """
 SELECT pg_advisory_xact_lock(key)
 FROM (SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest($1::text[]) AS id ORDER BY 1) k
 """
-_MARK_FOR_RESCORING = "INSERT INTO score_outbox (customer_id) SELECT unnest($1::text[])"
 _EXISTING_EVENTS = "SELECT event_id, fingerprint FROM events WHERE event_id = ANY($1::text[])"
 
 
@@ -113,7 +112,7 @@ async def store_locked(conn: asyncpg.Connection, staged: list[StagedEvent]) -> I
     )
     outcome.accepted = len(fresh)
     await upkeep.apply(conn, fresh)
-    await conn.execute(_MARK_FOR_RESCORING, sorted({s.event.customer_id for s in fresh}))
+    await upkeep.mark_for_rescoring(conn, [s.event.customer_id for s in fresh])
     return outcome
 
 

@@ -20,7 +20,7 @@ from service.features.definitions import (
     order_counted_sql,
     order_net_sql,
 )
-from service.features.upkeep import ADD_FACTS, FACT_TYPES, facts_of
+from service.features.upkeep import ADD_FACTS, FACT_TYPES, facts_of, mark_for_rescoring
 
 DERIVED_TABLES = ("customer_daily", "orders", "customer_facts", "customers")
 
@@ -82,7 +82,6 @@ SELECT customer_id, min(occurred_at), (array_agg(day ORDER BY occurred_at))[1], 
 FROM events WHERE customer_id = ANY($1::text[]) GROUP BY customer_id
 """
 
-_MARK_FOR_RESCORING = "INSERT INTO score_outbox (customer_id) SELECT unnest($1::text[])"
 _FACT_EVENTS = """
 SELECT customer_id, event_id, type, occurred_at, day, properties::text AS properties
 FROM events WHERE customer_id = ANY($1::text[]) AND type = ANY($2::text[])
@@ -112,9 +111,9 @@ async def recompute_customers(conn: asyncpg.Connection, customer_ids: Sequence[s
                 )
         if facts:
             await conn.execute(ADD_FACTS, *(list(column) for column in zip(*facts, strict=True)))
-        # The stored scores were computed from the rows just rebuilt: the scoring loop
-        # rescores these customers (and reads compute until it has).
-        await conn.execute(_MARK_FOR_RESCORING, ids)
+        # The stored scores were computed from the rows just rebuilt (reads compute until
+        # the scoring loop has rescored these customers).
+        await mark_for_rescoring(conn, ids)
 
 
 async def analyze(conn: asyncpg.Connection, tables: Sequence[str]) -> None:

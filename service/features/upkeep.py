@@ -156,6 +156,15 @@ ON CONFLICT DO NOTHING
 """
 
 
+_MARK_FOR_RESCORING = "INSERT INTO score_outbox (customer_id) SELECT unnest($1::text[])"
+
+
+async def mark_for_rescoring(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> None:
+    """Queue customers whose derived rows just changed for the scoring loop (the outbox),
+    in the caller's transaction: their stored scores are stale from its commit on."""
+    await conn.execute(_MARK_FOR_RESCORING, sorted(set(customer_ids)))
+
+
 async def completed_order_amounts(
     conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Decimal]:
