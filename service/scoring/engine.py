@@ -7,6 +7,7 @@ graph (`graph.py`); it is built when the set is loaded, never on a request.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -58,6 +59,11 @@ class ModelSet:
             name: self.models[name].manifest.version if name in self.models else None
             for name in ("churn", "pcltv", "segment", "nbo")
         }
+
+    @cached_property
+    def versions_json(self) -> str:
+        """`versions` as stored beside materialized scores (and compared with them)."""
+        return json.dumps(self.versions, sort_keys=True)
 
     def _propensity_model(self) -> PropensityModel:
         """The NBO acceptance model, or segment priors while none is trained."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -109,7 +108,7 @@ class ScoringLoop:
     async def sweep_stale(self) -> bool:
         models = self.models.current
         moment, day = self._now()
-        versions = json.dumps(models.versions, sort_keys=True)
+        versions = models.versions_json
         target = (day, versions)
         if target == self._swept:
             return False

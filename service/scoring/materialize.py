@@ -144,7 +144,7 @@ async def materialize(
         records, reported = transitions(before, reported, after, thresholds)
         outcome.changes.extend(NewChange(kind, customer_id, b, a) for kind, b, a in records)
         reported_column.append(json.dumps(reported))
-    versions = json.dumps(models.versions, sort_keys=True)
+    versions = models.versions_json
     await conn.execute(
         _UPSERT,
         [row["customer_id"] for row in rows],

@@ -3,7 +3,6 @@ query and the active ONNX models; then the NBO policy."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -84,8 +83,8 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 
 _STORED_SCORES = f"""
-SELECT s.as_of, {", ".join(f"s.{name}" for name in SNAPSHOT_FIELDS)}, s.model_versions,
-       s.features,
+SELECT s.as_of, {", ".join(f"s.{name}" for name in SNAPSHOT_FIELDS)},
+       s.features, s.model_versions = $2::jsonb AS current_models,
        EXISTS (SELECT 1 FROM score_outbox o WHERE o.customer_id = s.customer_id) AS written
 FROM customer_scores s WHERE s.customer_id = $1
 """
@@ -97,13 +96,8 @@ async def stored_scores(
     """The materialized scores and features when they are current: of this day, these
     models, and no write of the customer since (its outbox rows are deleted in the
     transaction that stored them); None: compute them."""
-    row = await conn.fetchrow(_STORED_SCORES, customer_id)
-    if (
-        row is None
-        or row["written"]
-        or row["as_of"] != day
-        or json.loads(row["model_versions"]) != models.versions
-    ):
+    row = await conn.fetchrow(_STORED_SCORES, customer_id, models.versions_json)
+    if row is None or row["written"] or row["as_of"] != day or not row["current_models"]:
         return None
     return (
         {name: row[name] for name in SNAPSHOT_FIELDS},
