@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,9 +24,6 @@ from service.modeling.artifacts import MANIFEST_FILE, MODEL_NAMES
 
 if TYPE_CHECKING:
     from service.training.pipeline import NotEnoughHistory
-
-TRAIN_HORIZON_FLAGS = {"churn": "--churn-horizon-days", "pcltv": "--pcltv-horizon-days"}
-BACKTEST_HORIZON_FLAGS = {"churn": "--horizon-days", "pcltv": "--horizon-days"}
 
 
 def trained_models_dir(settings: Settings) -> Path:
@@ -61,55 +57,17 @@ def _log(prefix: str):
     return log
 
 
-def _outside_the_data(error: NotEnoughHistory, as_of_flag: str, needed: int) -> str:
+def history_problem(error: NotEnoughHistory, as_of_flag: str) -> str:
+    """The as-of day outside the events, and the days that would do."""
     first, last, as_of = error.first_day, error.last_day, error.as_of
     if as_of > last:
         return (
             f"{as_of_flag} {as_of} is after the newest event day {last}: the horizons after "
             f"it have no outcomes yet; give a day up to {last}"
         )
-    earliest = first + timedelta(days=needed)
-    fix = (
-        f"give a day from {earliest} to {last}"
-        if earliest <= last
-        else f"load at least {needed} days of events (they span {first} to {last})"
-    )
-    return f"{as_of_flag} {as_of} is before the first event day {first}: nothing to learn; {fix}"
-
-
-def _longest_horizons(error: NotEnoughHistory, horizon_flags: dict[str, str]) -> dict[str, int]:
-    """Per flag, the longest horizon the history would fit (below 1: none does)."""
-    have, longest = error.history_days, {}
-    for model, (horizon, days) in error.needs.items():
-        flag = horizon_flags[model]
-        longest[flag] = min(longest.get(flag, have), have - (days - horizon))
-    return longest
-
-
-def history_problem(error: NotEnoughHistory, horizon_flags: dict[str, str], as_of_flag: str):
-    """What the data has, what the horizons need, and the flags that would make it fit."""
-    needed = max((days for _, days in error.needs.values()), default=0)
-    if not error.first_day <= error.as_of <= error.last_day:
-        return _outside_the_data(error, as_of_flag, needed)
-    earliest = error.first_day + timedelta(days=needed)
-    longest = _longest_horizons(error, horizon_flags)
-    fits = min(longest.values()) >= 1
-    fixes = [f"pass a later {as_of_flag} (from {earliest})"] if earliest <= error.last_day else []
-    if fits:
-        fixes.append(
-            "pass " + " and ".join(f"{f} {days}" for f, days in longest.items()) + " or less"
-        )
-    fixes.append(f"load at least {needed} days of events")
-    wanted = ", ".join(
-        f"{model} with a {horizon}-day horizon needs {days}"
-        for model, (horizon, days) in error.needs.items()
-    )
-    flags = " and ".join(dict.fromkeys(horizon_flags[m] for m in error.needs))
-    besides = ", ".join(f"{m} {days - h}" for m, (h, days) in error.needs.items())
     return (
-        f"not enough history to train: the events from {error.first_day} to the as-of day "
-        f"{error.as_of} are {error.history_days} days; {wanted}; {', or '.join(fixes)}"
-        + ("" if fits else f" ({flags} cannot help: days needed besides the horizon: {besides})")
+        f"{as_of_flag} {as_of} is before the first event day {first}: nothing to learn; "
+        f"give a day from {first} to {last}"
     )
 
 
@@ -128,7 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             result = await train(raw, config, models_dir, _log("train"))
         except NotEnoughHistory as error:
-            raise UsageError(history_problem(error, TRAIN_HORIZON_FLAGS, "--as-of")) from error
+            raise UsageError(history_problem(error, "--as-of")) from error
         except ValueError as error:
             raise UsageError(str(error)) from error
         for name, folder in result.folders.items():
@@ -270,7 +228,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(main(url))
     except NotEnoughHistory as error:
-        raise UsageError(history_problem(error, BACKTEST_HORIZON_FLAGS, "--cutoff")) from error
+        raise UsageError(history_problem(error, "--cutoff")) from error
     except ValueError as error:
         raise UsageError(str(error)) from error
     finally:

@@ -9,6 +9,10 @@ product from the parameters in the model's manifest:
 
     value = w · max(multiplier, 0) · (revenue + offset) · scale + (1 − w) · revenue
 
+with w fitted on a validation window and the scale setting the trees' level (see
+`service.training.pcltv`). A probabilistic-only model (too little labelled history for
+trees) has w = 0 and a constant multiplier graph: its value is the revenue alone.
+
 The BG/NBD inputs come from feature columns, so online and offline agree exactly:
 x = orders_total − 1, t_x = avg_days_between_orders · x, T = t_x + recency_days
 (in weeks), monetary value = aov.

@@ -15,6 +15,8 @@ from service.modeling.runtime import INPUT, run, session
 LIGHTGBM_COMMON = dict(subsample=0.8, subsample_freq=1, verbose=-1, n_jobs=2)
 OPSET = 15
 PARITY_TOLERANCE = 1e-5
+# The graphs written here by hand: IR 8 is the oldest that carries opset 15.
+STANDALONE_IR_VERSION = 8
 
 
 def _float32_floor(value: str) -> str:
@@ -117,3 +119,106 @@ def check_parity(model: onnx.ModelProto, X: np.ndarray, native: np.ndarray) -> f
     if difference > PARITY_TOLERANCE:
         raise ValueError(f"ONNX/native parity {difference:.3g} exceeds {PARITY_TOLERANCE}")
     return difference
+
+
+def _standalone(graph: onnx.GraphProto) -> onnx.ModelProto:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = STANDALONE_IR_VERSION
+    onnx.checker.check_model(model)
+    return model
+
+
+def constant_multiplier(n_features: int) -> onnx.ModelProto:
+    """The multiplier graph of a probabilistic-only pCLTV model: 1 for every row (its blend
+    weight is 0, so the served value is the probabilistic revenue alone)."""
+    nodes = [
+        helper.make_node("Shape", [INPUT], ["rows"], end=1),
+        helper.make_node("Concat", ["rows", "one_column"], ["shape"], axis=0),
+        helper.make_node("ConstantOfShape", ["shape"], ["value"], value=_const("one", [1.0])),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "constant_multiplier",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("value", TensorProto.FLOAT, [None, 1])],
+        [_const("one_column", [1], TensorProto.INT64)],
+    )
+    return _standalone(graph)
+
+
+def bgnbd_churn(
+    columns: dict[str, int],
+    n_features: int,
+    bgnbd: dict[str, float],
+    horizon_weeks: float,
+    without_orders: float,
+) -> onnx.ModelProto:
+    """P(no order in the next `horizon_weeks` | history) under the BG/NBD, in double
+    precision from three feature columns (`columns`: orders_total, avg_days_between_orders,
+    recency_days); `without_orders` for customers without a counted order. The formula
+    is `service.training.churn.bgnbd_churn`'s, which the parity check compares with."""
+    r, alpha, a, b = (bgnbd[k] for k in ("r", "alpha", "a", "b"))
+    nodes, initializers = [], []
+
+    def const(name, value, dtype=TensorProto.DOUBLE):
+        initializers.append(_const(name, value, dtype))
+        return name
+
+    def op(kind, inputs, output, **attributes):
+        nodes.append(helper.make_node(kind, inputs, [output], **attributes))
+        return output
+
+    zero = const("zero", 0.0)
+
+    def column(name):
+        index = const(f"{name}_index", [columns[name]], TensorProto.INT64)
+        raw = op(
+            "Cast",
+            [op("Gather", [INPUT, index], f"{name}_f32", axis=1)],
+            name + "_raw",
+            to=TensorProto.DOUBLE,
+        )
+        return op("Where", [op("IsNaN", [raw], f"{name}_nan"), zero, raw], name)
+
+    orders, gap, recency = (
+        column(n) for n in ("orders_total", "avg_days_between_orders", "recency_days")
+    )
+    week = const("week", 7.0)
+    buyer = op("GreaterOrEqual", [orders, const("one", 1.0)], "buyer")
+    x = op("Max", [op("Sub", [orders, "one"], "orders_less_one"), zero], "x")
+    days_x = op("Mul", [gap, x], "t_x_days")
+    t_x = op("Div", [days_x, week], "t_x")
+    T = op("Div", [op("Add", [days_x, recency], "T_days"), week], "T")
+    shape = op("Add", [x, const("r", r)], "r_plus_x")
+    log_alpha_T = op("Log", [op("Add", [T, const("alpha", alpha)], "alpha_T")], "log_alpha_T")
+    log_alpha_tx = op("Log", [op("Add", [t_x, "alpha"], "alpha_t_x")], "log_alpha_t_x")
+    # log odds of having dropped out: log a - log(b + x - 1) + (r + x) log((α+T)/(α+t_x))
+    b_x = op("Add", [op("Max", [x, "one"], "x_at_least_one"), const("b_less_one", b - 1)], "b_x")
+    odds = op("Sub", [const("log_a", np.log(a)), op("Log", [b_x], "log_b_x")], "log_a_over_b_x")
+    spread = op("Sub", [log_alpha_T, log_alpha_tx], "log_ratio")
+    odds = op("Add", [odds, op("Mul", [shape, spread], "scaled_ratio")], "log_odds_dropped")
+    alive = op("Sigmoid", [op("Neg", [odds], "neg_log_odds")], "alive_if_repeat")
+    repeat = op("Greater", [x, zero], "repeat")
+    alive = op("Where", [repeat, alive, "one"], "alive")
+    ahead = op("Add", [T, const("alpha_horizon", alpha + horizon_weeks)], "alpha_T_horizon")
+    quiet_log = op(
+        "Mul",
+        [shape, op("Sub", [log_alpha_T, op("Log", [ahead], "log_ahead")], "log_quiet_ratio")],
+        "log_quiet",
+    )
+    quiet = op("Exp", [quiet_log], "quiet_if_alive")
+    churn = op(
+        "Add",
+        [op("Sub", ["one", alive], "dropped"), op("Mul", [alive, quiet], "alive_quiet")],
+        "churn_buyer",
+    )
+    churn = op("Where", [buyer, churn, const("without_orders", without_orders)], "churn")
+    op("Cast", [churn], "probability", to=TensorProto.FLOAT)
+    graph = helper.make_graph(
+        nodes,
+        "bgnbd_churn",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [None, 1])],
+        initializers,
+    )
+    return _standalone(graph)

@@ -1,33 +1,31 @@
 """pCLTV training: LightGBM on the features and on the outputs of the field's BG/NBD +
 Gamma-Gamma model, learning a multiplier of the probabilistic revenue (see
-`service.modeling.pcltv` for the served formula).
+`service.modeling.pcltv` for the served formula), blended with that revenue.
 
-The served value blends the two: BLEND_WEIGHT × trees + (1 − BLEND_WEIGHT) × BG/NBD.
 The trees are trained on cutoffs a horizon or more before serving time, when the
-population was younger; the probabilistic model is refitted on the newest snapshot
-(it needs no labels), so leaning partly on it hedges against that drift. The weight
-is a fixed design constant (chosen on the seed-42 simulation, see docs/models.md).
+population was younger, and their level drifts as it ages (on CDNOW, trees trained on the
+young cohort over-forecast the next half year's total by a third). The probabilistic
+model is refitted on the newest snapshot (it needs no labels) and tracks ageing by
+construction, so the trees' level is anchored to it: their scale is set so that their
+total equals the BG/NBD + Gamma-Gamma total on the same day. The trees rank, the
+probabilistic model sets the level. The blend weight is fitted on the validation cutoff.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import lightgbm as lgb
 import numpy as np
 
 from service.modeling.pcltv import FEATURES, Probabilistic, base, bgnbd_inputs, blend
+from service.modeling.pcltv import probabilistic_revenue as revenue_column
 from service.training import onnx_export
 from service.training import probabilistic as prob
 
 BASE_OFFSET = 5.0
 BASE_SCALE = 100.0
-BLEND_WEIGHT = 0.8
-SERVING_CONSTANTS = {
-    "base_offset": BASE_OFFSET,
-    "base_scale": BASE_SCALE,
-    "blend_weight": BLEND_WEIGHT,
-}
+BLEND_FOLDS = 2
 
 # Squared error on the multiplier weighted by base² is squared error on revenue.
 PARAMS = dict(
@@ -44,36 +42,91 @@ PARAMS = dict(
 def fit_probabilistic(X: np.ndarray, horizon_days: int) -> Probabilistic:
     """BG/NBD on the buyers, Gamma-Gamma on the repeat buyers with spend, of rows X."""
     buyers, x, t_x, T, monetary = bgnbd_inputs(X)
+    if not buyers.any():
+        raise ValueError("no customer has a counted order yet: nothing to fit pCLTV on")
     bg = prob.fit_bgnbd(x[buyers], t_x[buyers], T[buyers])
     repeat = buyers & (x > 0) & (monetary > 0)
+    if not repeat.any():
+        raise ValueError("no customer has a repeat order yet: nothing to fit spend on")
     gg = prob.fit_gamma_gamma(x[repeat], monetary[repeat], q_constraint=True)
     return Probabilistic(bg, gg, horizon_days)
 
 
 @dataclass
 class PcltvModel:
-    regressor: lgb.LGBMRegressor
+    """The served pCLTV: `blend_weight` × anchored trees + the rest × probabilistic revenue.
+    Without a regressor (too little labelled history) it is the probabilistic revenue."""
+
     probabilistic: Probabilistic
+    regressor: lgb.LGBMRegressor | None = None
+    blend_weight: float = 0.0
+    base_scale: float = BASE_SCALE
+
+    @property
+    def constants(self) -> dict[str, float]:
+        return {
+            "base_offset": BASE_OFFSET,
+            "base_scale": self.base_scale,
+            "blend_weight": self.blend_weight,
+        }
 
     def multiplier(self, X_augmented: np.ndarray) -> np.ndarray:
+        if self.regressor is None:
+            return np.ones(len(X_augmented))
         return np.maximum(self.regressor.predict(X_augmented), 0.0)
+
+    def trees(self, X_augmented: np.ndarray) -> np.ndarray:
+        return self.multiplier(X_augmented) * base(X_augmented, BASE_OFFSET, self.base_scale)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         augmented = self.probabilistic.augment(X)
-        return blend(self.multiplier(augmented), augmented, SERVING_CONSTANTS)
+        return blend(self.multiplier(augmented), augmented, self.constants)
+
+    def anchored(self, X: np.ndarray) -> PcltvModel:
+        """This model with the trees' scale set so that their total on X equals the
+        probabilistic total (see the module docstring)."""
+        if self.regressor is None:
+            return self
+        augmented = self.probabilistic.augment(X)
+        trees = float(np.sum(self.trees(augmented)))
+        target = float(np.sum(revenue_column(augmented)))
+        scale = self.base_scale * (target / trees) if trees > 0 and target > 0 else self.base_scale
+        return replace(self, base_scale=scale)
 
     def to_onnx(self):
+        if self.regressor is None:
+            return onnx_export.constant_multiplier(len(FEATURES))
         return onnx_export.non_negative_regressor(self.regressor, len(FEATURES))
 
 
-def fit_pcltv(
-    X: np.ndarray, revenue: np.ndarray, X_newest: np.ndarray, horizon_days: int, seed: int
-) -> PcltvModel:
-    """Trees on the labelled cutoffs; BG/NBD + Gamma-Gamma on the newest snapshot."""
-    probabilistic = fit_probabilistic(X_newest, horizon_days)
-    augmented = probabilistic.augment(X)
-    weights = base(augmented, BASE_OFFSET, BASE_SCALE)
+def fit_trees(X_augmented: np.ndarray, revenue: np.ndarray, seed: int) -> lgb.LGBMRegressor:
+    """The multiplier trees, on rows augmented by the probabilistic model fitted at each
+    row's own cutoff (so no row sees a fit that knew its future)."""
+    weights = base(X_augmented, BASE_OFFSET, BASE_SCALE)
     regressor = lgb.LGBMRegressor(random_state=seed, **PARAMS)
-    regressor.fit(augmented, revenue / weights, sample_weight=weights**2)
+    regressor.fit(X_augmented, revenue / weights, sample_weight=weights**2)
     onnx_export.snap_thresholds_to_float32(regressor)
-    return PcltvModel(regressor, probabilistic)
+    return regressor
+
+
+def blend_weight(trees: np.ndarray, probabilistic: np.ndarray, actual: np.ndarray) -> float:
+    """The w in [0, 1] minimising the squared error of w·trees + (1 − w)·probabilistic."""
+    gap = trees - probabilistic
+    denominator = float(gap @ gap)
+    if denominator == 0:
+        return 0.0
+    return float(np.clip(gap @ (actual - probabilistic) / denominator, 0.0, 1.0))
+
+
+def cross_fitted_blend(
+    trees: np.ndarray, probabilistic: np.ndarray, actual: np.ndarray, seed: int
+) -> np.ndarray:
+    """The blend's validation predictions with each customer's weight fitted on the other
+    customers: a weight fitted on the rows it is judged on would always look best."""
+    folds = np.random.default_rng(seed).integers(0, BLEND_FOLDS, len(actual))
+    out = np.empty(len(actual))
+    for fold in range(BLEND_FOLDS):
+        held, rest = folds == fold, folds != fold
+        w = blend_weight(trees[rest], probabilistic[rest], actual[rest])
+        out[held] = w * trees[held] + (1 - w) * probabilistic[held]
+    return out

@@ -1,15 +1,18 @@
 """`scorer train`: point-in-time datasets → churn, pCLTV and segment models → ONNX + report.
 
-Validation is by time, never a random split. For cutoffs C0 > C1 > C2 > … (C0 the
-newest whose horizon is complete), churn trains on C2…, is calibrated on C1 and
-evaluated on C0; pCLTV trains on C1… and is evaluated on C0 against the BG/NBD +
-Gamma-Gamma baseline fitted on the same history.
+Validation is by time, never a random split, and every choice is made on data before the
+as-of day. For cutoffs C0 > C1 > C2 > … (C0 the newest whose horizon is complete),
+churn trains on C2…, is calibrated on C1 and validated on C0; pCLTV trains on C1… and is
+validated on C0. On C0 each model's candidates (the trees, the probabilistic model fitted
+on the data up to C0, their blend) are compared and the best is served. When the history
+holds too few complete horizons for the trees, the probabilistic model, which needs no
+labels, is fitted and served alone, checked on a window of half the history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,13 +23,22 @@ from service.config import PcltvSettings
 from service.features.vector import MODEL_FEATURES, feature_matrix
 from service.modeling.artifacts import Artifact, Manifest, new_version
 from service.modeling.pcltv import FEATURES as PCLTV_FEATURES
+from service.modeling.pcltv import WEEK, Probabilistic
+from service.modeling.pcltv import probabilistic_revenue as revenue_column
 from service.modeling.rfm import RFM_COLUMNS, RFM_FEATURES
 from service.modeling.runtime import LoadedModel
 from service.scoring.engine import ModelSet
-from service.training import baseline, churn, onnx_export, pcltv, segment
+from service.training import churn, onnx_export, pcltv, segment
 from service.training import nbo as nbo_training
 from service.training.clv_math import classification_report, regression_report
-from service.training.dataset import Snapshot, cutoffs_for, data_span, labels, snapshot
+from service.training.dataset import (
+    Labels,
+    Snapshot,
+    cutoffs_for,
+    data_span,
+    labels,
+    snapshot,
+)
 from service.training.model_card import churn_card, pcltv_card
 from service.training.propensity import train_propensity
 from service.training.report import write_report
@@ -55,10 +67,11 @@ Log = Callable[[str], None]
 
 
 class Snapshots:
-    """Each cutoff's snapshot is built once, whichever models need it."""
+    """Each cutoff's snapshot, and the probabilistic model fitted on it, built once,
+    whichever models need them."""
 
     def __init__(self, conn: asyncpg.Connection, log: Log) -> None:
-        self.conn, self.log, self._cache = conn, log, {}
+        self.conn, self.log, self._cache, self._fits = conn, log, {}, {}
 
     async def at(self, cutoff: date) -> Snapshot:
         if cutoff not in self._cache:
@@ -66,84 +79,172 @@ class Snapshots:
             self._cache[cutoff] = await snapshot(self.conn, cutoff)
         return self._cache[cutoff]
 
+    async def probabilistic(self, cutoff: date, horizon_days: int) -> Probabilistic:
+        """BG/NBD + Gamma-Gamma fitted on the customers known at `cutoff`."""
+        if cutoff not in self._fits:
+            self._fits[cutoff] = pcltv.fit_probabilistic((await self.at(cutoff)).X, horizon_days)
+        return replace(self._fits[cutoff], horizon_days=horizon_days)
+
+    async def outcomes(self, cutoff: date, horizon_days: int) -> tuple[Snapshot, Labels]:
+        shot = await self.at(cutoff)
+        return shot, await labels(self.conn, shot.customer_ids, cutoff, horizon_days)
+
 
 async def _stack(snapshots: Snapshots, conn, cutoffs: list[date], horizon: int):
-    parts = []
-    for cutoff in cutoffs:
-        shot = await snapshots.at(cutoff)
-        parts.append((shot, await labels(conn, shot.customer_ids, cutoff, horizon)))
+    parts = [await snapshots.outcomes(cutoff, horizon) for cutoff in cutoffs]
     X = np.vstack([shot.X for shot, _ in parts])
-    orders = np.concatenate([lab.orders for _, lab in parts])
-    revenue = np.concatenate([lab.revenue for _, lab in parts])
+    orders = np.concatenate([outcome.orders for _, outcome in parts])
+    revenue = np.concatenate([outcome.revenue for _, outcome in parts])
     return X, orders, revenue
 
 
+# The feature columns the BG/NBD reads (see `service.modeling.pcltv.bgnbd_inputs`).
+BGNBD_COLUMNS = ("orders_total", "avg_days_between_orders", "recency_days")
 # A cutoff needs this many days of events before it: earlier, too few customers have any.
 WARM_UP_DAYS = 30
-# Churn trains, calibrates and evaluates on different cutoffs; pCLTV trains and evaluates.
+# Labelled cutoffs the trees need: churn trains, calibrates and validates on different
+# ones, pCLTV trains and validates. With fewer, the probabilistic model is served alone.
 CUTOFFS_NEEDED = {"churn": 3, "pcltv": 2}
 
 
 class NotEnoughHistory(ValueError):
-    """The events up to the as-of day are too short for some horizon (or there are none, or
-    the as-of day is after the newest event day: its horizons have no outcomes yet).
+    """Nothing to learn as of the as-of day: it is before the first event day or after the
+    newest one (its horizons have no outcomes yet)."""
 
-    `needs` maps each model short of history to (its horizon, the days of events it needs
-    up to the as-of day); a horizon of `history_days - (needed - horizon)` or less would fit.
-    """
-
-    def __init__(self, first_day: date, last_day: date, as_of: date, needs: dict) -> None:
-        self.first_day, self.last_day, self.as_of, self.needs = first_day, last_day, as_of, needs
-        self.history_days = (as_of - first_day).days
-        wanted = ", ".join(f"{m} ({h}-day horizon) {n}" for m, (h, n) in needs.items())
-        super().__init__(
-            f"not enough history as of {as_of}: the events span {first_day} to {last_day}"
-            + (f"; days of events needed: {wanted}" if needs else "")
-        )
-
-
-def history_needed(horizon_days: int, cutoffs: int, config: TrainConfig) -> int:
-    """Days from the first event day to the as-of day for `cutoffs` usable cutoffs."""
-    return horizon_days + config.cutoff_step_days * (cutoffs - 1) + WARM_UP_DAYS
-
-
-def require_history(config: TrainConfig, first_day: date, last_day: date, as_of: date) -> None:
-    horizons = {"churn": config.churn_horizon_days, "pcltv": config.pcltv_horizon_days}
-    needs = {
-        model: (horizon, history_needed(horizon, CUTOFFS_NEEDED[model], config))
-        for model, horizon in horizons.items()
-    }
-    short = {m: need for m, need in needs.items() if need[1] > (as_of - first_day).days}
-    if short or as_of > last_day:
-        raise NotEnoughHistory(first_day, last_day, as_of, short)
+    def __init__(self, first_day: date, last_day: date, as_of: date) -> None:
+        self.first_day, self.last_day, self.as_of = first_day, last_day, as_of
+        super().__init__(f"as of {as_of}: the events span {first_day} to {last_day}")
 
 
 def _usable(cutoffs: list[date], first_day: date) -> list[date]:
     return [c for c in cutoffs if c >= first_day + timedelta(days=WARM_UP_DAYS)]
 
 
+def short_window(first_day: date, as_of: date, horizon_days: int) -> int:
+    """The validation horizon when the history holds no full one: half the history."""
+    return max(1, min(horizon_days, (as_of - first_day).days // 2))
+
+
+def _labelled_cutoffs(config: TrainConfig, horizon: int, first_day: date, as_of: date):
+    return _usable(cutoffs_for(as_of, horizon, config.cutoffs, config.cutoff_step_days), first_day)
+
+
+async def churn_without_orders(
+    conn, snapshots: Snapshots, first_day: date, as_of: date, horizon: int
+) -> float:
+    """P(no order in the horizon) for a customer without any, for the BG/NBD churn model
+    (which only describes buyers): the share of customers without an order on an earlier
+    day who still had none on the as-of day, at a constant hazard over the horizon; 1
+    while no customer without orders has been seen."""
+    window = short_window(first_day, as_of, horizon)
+    shot = await snapshots.at(as_of - timedelta(days=window))
+    rows = zip(shot.customer_ids, shot.features, strict=True)
+    waiting = [customer for customer, row in rows if not row["orders_total"]]
+    if not waiting:
+        return 1.0
+    still = float(np.mean((await labels(conn, waiting, shot.cutoff, window)).orders == 0))
+    return still ** (horizon / window)
+
+
+async def _bgnbd_churn_at(conn, snapshots: Snapshots, first_day, cutoff: date, horizon: int):
+    """The BG/NBD churn model fitted as of `cutoff`, and its predictions there."""
+    fitted = await snapshots.probabilistic(cutoff, horizon)
+    without = await churn_without_orders(conn, snapshots, first_day, cutoff, horizon)
+    shot = await snapshots.at(cutoff)
+    return fitted, without, churn.bgnbd_churn(fitted.bgnbd, shot.X, horizon, without)
+
+
+def _churn_report(y: np.ndarray, p: np.ndarray) -> dict:
+    return classification_report(y, p)
+
+
+def _pick(candidates: dict[str, dict], key: str) -> str:
+    """The candidate with the lowest `key` on validation (the first on a tie)."""
+    return min(candidates, key=lambda name: candidates[name][key])
+
+
 async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day, as_of, log):
-    cutoffs = _usable(
-        cutoffs_for(as_of, config.churn_horizon_days, config.cutoffs, config.cutoff_step_days),
-        first_day,
-    )
+    """LightGBM (anchored) against the BG/NBD, chosen by Brier score on the newest cutoff
+    whose horizon is complete; the BG/NBD alone when there are too few such cutoffs."""
     horizon = config.churn_horizon_days
-    X_eval, o_eval, _ = await _stack(snapshots, conn, cutoffs[:1], horizon)
-    X_cal, o_cal, _ = await _stack(snapshots, conn, cutoffs[1:2], horizon)
-    X_train, o_train, _ = await _stack(snapshots, conn, cutoffs[2:], horizon)
-    log(f"churn: train {len(X_train)} rows, calibrate {len(X_cal)}, evaluate {len(X_eval)}")
+    cutoffs = _labelled_cutoffs(config, horizon, first_day, as_of)
+    newest = await snapshots.at(as_of)
+    fitted, without, probabilistic_now = await _bgnbd_churn_at(
+        conn, snapshots, first_day, as_of, horizon
+    )
+    if len(cutoffs) < CUTOFFS_NEEDED["churn"]:
+        window = short_window(first_day, as_of, horizon)
+        check = as_of - timedelta(days=window)
+        log(f"churn: {len(cutoffs)} labelled cutoffs, too few for trees: BG/NBD alone")
+        _, without_then, predicted = await _bgnbd_churn_at(
+            conn, snapshots, first_day, check, window
+        )
+        _, outcome = await snapshots.outcomes(check, window)
+        y = (outcome.orders == 0).astype(int)
+        candidates = {"bgnbd": _churn_report(y, predicted)}
+        selection = {
+            "served": "bgnbd",
+            "reason": f"{len(cutoffs)} cutoff(s) with a complete {horizon}-day horizon, "
+            f"{CUTOFFS_NEEDED['churn']} needed for trees",
+            "validated_on": str(check),
+            "validation": f"customers known on {check}, no order in the next {window} days "
+            "(the history holds no complete horizon); fitted on the data up to that day",
+        }
+        window_info = {"fitted_as_of": str(as_of), "validation_cutoff": str(check)}
+        return _bgnbd_churn_artifact(
+            fitted, without, newest, horizon, candidates, selection, window_info, y, predicted
+        )
+    validation, calibration, training = cutoffs[0], cutoffs[1], cutoffs[2:]
+    X_val, o_val, _ = await _stack(snapshots, conn, [validation], horizon)
+    X_cal, o_cal, _ = await _stack(snapshots, conn, [calibration], horizon)
+    X_train, o_train, _ = await _stack(snapshots, conn, training, horizon)
+    log(f"churn: train {len(X_train)} rows, calibrate {len(X_cal)}, validate {len(X_val)}")
     model = churn.fit_churn(
         X_train, (o_train == 0).astype(int), X_cal, (o_cal == 0).astype(int), config.seed
     )
-    native = model.predict(X_eval)
-    graph = model.to_onnx(len(MODEL_FEATURES))
-    parity = onnx_export.check_parity(graph, X_eval, native)
-    metrics = classification_report((o_eval == 0).astype(int), native)
-    metrics.update(parity_max_abs=parity, evaluated_on=str(cutoffs[0]), rows=len(X_eval))
+    y = (o_val == 0).astype(int)
+    _, _, bgnbd_then = await _bgnbd_churn_at(conn, snapshots, first_day, validation, horizon)
+    trees_then = churn.anchored(model, X_val, float(np.mean(bgnbd_then))).predict(X_val)
+    predictions = {
+        "lightgbm": trees_then,
+        "bgnbd": bgnbd_then,
+        "lightgbm_unanchored": model.predict(X_val),
+    }
+    candidates = {name: _churn_report(y, p) for name, p in predictions.items()}
+    served = _pick({k: candidates[k] for k in ("lightgbm", "bgnbd")}, "brier")
+    log(
+        "churn on validation: "
+        + ", ".join(
+            f"{n} Brier {m['brier']:.4f} AUC {m['roc_auc']:.3f}" for n, m in candidates.items()
+        )
+        + f"; serving {served}"
+    )
     window = {
-        "train_cutoffs": [str(c) for c in cutoffs[2:]],
-        "calibration_cutoff": str(cutoffs[1]),
-        "evaluation_cutoff": str(cutoffs[0]),
+        "train_cutoffs": [str(c) for c in training],
+        "calibration_cutoff": str(calibration),
+        "validation_cutoff": str(validation),
+    }
+    selection = {
+        "served": served,
+        "validated_on": str(validation),
+        "validation": f"customers known on {validation}, no order in the next {horizon} days; "
+        "the trees trained on earlier cutoffs, the BG/NBD fitted on the data up to that day, "
+        "the trees anchored to its mean there; chosen by Brier score",
+    }
+    if served == "bgnbd":
+        return _bgnbd_churn_artifact(
+            fitted, without, newest, horizon, candidates, selection, window, y, bgnbd_then
+        )
+    final = churn.anchored(model, newest.X, float(np.mean(probabilistic_now)))
+    graph = final.to_onnx(len(MODEL_FEATURES))
+    parity = onnx_export.check_parity(graph, X_val, final.predict(X_val))
+    metrics = {
+        **candidates["lightgbm"],
+        "candidates": candidates,
+        **selection,
+        "parity_max_abs": parity,
+        "rows": len(X_val),
+        "anchored_mean": float(np.mean(probabilistic_now)),
     }
     manifest = Manifest(
         name="churn",
@@ -154,66 +255,191 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
         training_window=window,
         metrics=metrics,
         parameters={
-            "platt_slope": model.slope,
-            "platt_intercept": model.intercept,
+            "kind": "lightgbm",
+            "platt_slope": final.slope,
+            "platt_intercept": final.intercept,
+            "anchor_shift": final.intercept - model.intercept,
             **{k: v for k, v in churn.PARAMS.items()},
         },
     )
-    explainer = model.classifier.booster_.model_to_string()
+    explainer = final.classifier.booster_.model_to_string()
     artifact = Artifact(manifest, graph.SerializeToString(), explainer)
-    return Evaluated(artifact, (o_eval == 0).astype(int), native)
+    return Evaluated(artifact, y, trees_then)
+
+
+def _bgnbd_churn_artifact(
+    fitted: Probabilistic,
+    without: float,
+    newest: Snapshot,
+    horizon: int,
+    candidates: dict,
+    selection: dict,
+    window: dict,
+    y: np.ndarray,
+    predicted: np.ndarray,
+) -> Evaluated:
+    graph = onnx_export.bgnbd_churn(
+        {name: MODEL_FEATURES.index(name) for name in BGNBD_COLUMNS},
+        len(MODEL_FEATURES),
+        asdict(fitted.bgnbd),
+        horizon / WEEK,
+        without,
+    )
+    native = churn.bgnbd_churn(fitted.bgnbd, newest.X, horizon, without)
+    parity = onnx_export.check_parity(graph, newest.X, native)
+    manifest = Manifest(
+        name="churn",
+        version="",
+        features=list(MODEL_FEATURES),
+        output="probability",
+        horizon_days=horizon,
+        training_window=window,
+        metrics={
+            **candidates["bgnbd"],
+            "candidates": candidates,
+            **selection,
+            "parity_max_abs": parity,
+            "rows": len(y),
+        },
+        parameters={"kind": "bgnbd", "bgnbd": asdict(fitted.bgnbd), "without_orders": without},
+    )
+    return Evaluated(Artifact(manifest, graph.SerializeToString()), y, predicted)
+
+
+async def _augmented_stack(snapshots: Snapshots, cutoffs: list[date], horizon: int):
+    """Rows of every cutoff, each augmented by the probabilistic model fitted there."""
+    parts, revenue = [], []
+    for cutoff in cutoffs:
+        shot, outcome = await snapshots.outcomes(cutoff, horizon)
+        parts.append((await snapshots.probabilistic(cutoff, horizon)).augment(shot.X))
+        revenue.append(outcome.revenue)
+    return np.vstack(parts), np.concatenate(revenue)
 
 
 async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day, as_of, log):
+    """Candidates on the newest cutoff whose horizon is complete: the BG/NBD + Gamma-Gamma
+    fitted there, the anchored trees trained on earlier cutoffs, and their blend with a
+    cross-fitted weight; the lowest RMSE is served. With too few labelled cutoffs the
+    probabilistic model is served alone, checked on a shorter window."""
     horizon = config.pcltv_horizon_days
-    cutoffs = _usable(
-        cutoffs_for(as_of, horizon, config.cutoffs, config.cutoff_step_days), first_day
-    )
-    X_eval, _, r_eval = await _stack(snapshots, conn, cutoffs[:1], horizon)
-    X_train, _, r_train = await _stack(snapshots, conn, cutoffs[1:], horizon)
-    log(f"pcltv: train {len(X_train)} rows, evaluate {len(X_eval)}")
+    cutoffs = _labelled_cutoffs(config, horizon, first_day, as_of)
     newest = await snapshots.at(as_of)
-    model = pcltv.fit_pcltv(X_train, r_train, newest.X, horizon, config.seed)
+    serving = await snapshots.probabilistic(as_of, horizon)
+    if len(cutoffs) < CUTOFFS_NEEDED["pcltv"]:
+        window = short_window(first_day, as_of, horizon)
+        check = as_of - timedelta(days=window)
+        log(
+            f"pcltv: {len(cutoffs)} labelled cutoffs, too few for trees: BG/NBD + Gamma-Gamma alone"
+        )
+        then = await snapshots.probabilistic(check, window)
+        shot, outcome = await snapshots.outcomes(check, window)
+        predicted = revenue_of(then, shot.X)
+        candidates = {"bgnbd_gamma_gamma": regression_report(outcome.revenue, predicted)}
+        selection = {
+            "served": "bgnbd_gamma_gamma",
+            "reason": f"{len(cutoffs)} cutoff(s) with a complete {horizon}-day horizon, "
+            f"{CUTOFFS_NEEDED['pcltv']} needed for trees",
+            "validated_on": str(check),
+            "validation": f"customers known on {check}, net revenue in the next {window} days "
+            "(the history holds no complete horizon); fitted on the data up to that day",
+        }
+        window_info = {"fitted_as_of": str(as_of), "validation_cutoff": str(check)}
+        model = pcltv.PcltvModel(serving)
+        return _pcltv_artifact(
+            model, newest, candidates, selection, window_info, config, outcome.revenue, predicted
+        )
+    validation, training = cutoffs[0], cutoffs[1:]
+    X_train, r_train = await _augmented_stack(snapshots, training, horizon)
+    log(f"pcltv: train {len(X_train)} rows, validate on {validation}")
+    regressor = pcltv.fit_trees(X_train, r_train, config.seed)
+    shot, outcome = await snapshots.outcomes(validation, horizon)
+    then = await snapshots.probabilistic(validation, horizon)
+    trees_model = pcltv.PcltvModel(then, regressor, blend_weight=1.0).anchored(shot.X)
+    augmented = then.augment(shot.X)
+    trees, probabilistic = trees_model.trees(augmented), revenue_of(then, shot.X)
+    actual = outcome.revenue
+    predictions = {
+        "bgnbd_gamma_gamma": probabilistic,
+        "lightgbm": trees,
+        "blend": pcltv.cross_fitted_blend(trees, probabilistic, actual, config.seed),
+        "lightgbm_unanchored": pcltv.PcltvModel(then, regressor, 1.0).predict(shot.X),
+    }
+    candidates = {name: regression_report(actual, p) for name, p in predictions.items()}
+    served = _pick({k: candidates[k] for k in ("bgnbd_gamma_gamma", "lightgbm", "blend")}, "rmse")
+    weight = {"bgnbd_gamma_gamma": 0.0, "lightgbm": 1.0}.get(served)
+    if weight is None:
+        weight = pcltv.blend_weight(trees, probabilistic, actual)
+    log(
+        "pcltv on validation: "
+        + ", ".join(f"{n} RMSE {m['rmse']:.2f}" for n, m in candidates.items())
+        + f"; serving {served} (weight {weight:.2f})"
+    )
+    selection = {
+        "served": served,
+        "blend_weight": weight,
+        "validated_on": str(validation),
+        "validation": f"customers known on {validation}, net revenue in the next {horizon} days; "
+        "trees trained on earlier cutoffs, the probabilistic model fitted on the data up to "
+        "that day, the trees anchored to its total there, the blend weight cross-fitted "
+        "over two halves of the customers; chosen by RMSE",
+    }
+    window_info = {
+        "train_cutoffs": [str(c) for c in training],
+        "validation_cutoff": str(validation),
+    }
+    model = pcltv.PcltvModel(
+        serving, regressor if weight > 0 else None, blend_weight=weight
+    ).anchored(newest.X)
+    return _pcltv_artifact(
+        model, newest, candidates, selection, window_info, config, actual, predictions[served]
+    )
+
+
+def revenue_of(fitted: Probabilistic, X: np.ndarray) -> np.ndarray:
+    return revenue_column(fitted.augment(X))
+
+
+def _pcltv_artifact(
+    model: pcltv.PcltvModel,
+    newest: Snapshot,
+    candidates: dict,
+    selection: dict,
+    window: dict,
+    config: TrainConfig,
+    actual: np.ndarray,
+    predicted: np.ndarray,
+) -> Evaluated:
     graph = model.to_onnx()
-    augmented = model.probabilistic.augment(X_eval)
+    augmented = model.probabilistic.augment(newest.X)
     parity = onnx_export.check_parity(graph, augmented, model.multiplier(augmented))
-    predictions = model.predict(X_eval)
-    ours = regression_report(r_eval, predictions)
-    eval_shot = await snapshots.at(cutoffs[0])
-    base = await baseline.predict(conn, eval_shot.customer_ids, cutoffs[0], horizon)
-    theirs = regression_report(r_eval, base.predictions)
-    log(f"pcltv: ours RMSE {ours['rmse']:.2f}, BG/NBD+GG RMSE {theirs['rmse']:.2f}")
+    kind = "bgnbd_gamma_gamma" if model.regressor is None else "lightgbm"
     metrics = {
-        "lightgbm": ours,
-        "bgnbd_gamma_gamma": theirs,
+        **candidates[selection["served"]],
+        "candidates": candidates,
+        **selection,
         "parity_max_abs": parity,
         "parity_unit": "multiplier of (BG/NBD expected revenue + base_offset) * base_scale",
-        "evaluated_on": str(cutoffs[0]),
-        "rows": len(X_eval),
-        "baseline_parameters": base.parameters,
-        "served": "lightgbm" if ours["rmse"] <= theirs["rmse"] else "bgnbd_gamma_gamma",
+        "rows": len(actual),
     }
     manifest = Manifest(
         name="pcltv",
         version="",
         features=list(PCLTV_FEATURES),
         output="value",
-        horizon_days=horizon,
-        training_window={
-            "train_cutoffs": [str(c) for c in cutoffs[1:]],
-            "evaluation_cutoff": str(cutoffs[0]),
-        },
+        horizon_days=model.probabilistic.horizon_days,
+        training_window=window,
         metrics=metrics,
         parameters={
+            "kind": kind,
             **model.probabilistic.parameters(),
-            **pcltv.SERVING_CONSTANTS,
+            **model.constants,
             "margin": config.margin,
             "annual_discount_rate": config.annual_discount_rate,
-            **pcltv.PARAMS,
+            **(pcltv.PARAMS if model.regressor is not None else {}),
         },
     )
-    explainer = model.regressor.booster_.model_to_string()
-    return Evaluated(Artifact(manifest, graph.SerializeToString(), explainer), r_eval, predictions)
+    explainer = model.regressor.booster_.model_to_string() if model.regressor else None
+    return Evaluated(Artifact(manifest, graph.SerializeToString(), explainer), actual, predicted)
 
 
 async def train_segment(snapshots: Snapshots, as_of: date) -> Artifact:
@@ -268,7 +494,8 @@ async def train(
 ) -> TrainResult:
     first_day, last_day = await data_span(conn)
     as_of = config.as_of or last_day
-    require_history(config, first_day, last_day, as_of)
+    if not first_day <= as_of <= last_day:
+        raise NotEnoughHistory(first_day, last_day, as_of)
     snapshots = Snapshots(conn, log)
     version = new_version()
     result = TrainResult()
@@ -278,7 +505,9 @@ async def train(
     propensity = await train_nbo(conn, segmentation, as_of, config.seed, log)
     artifacts = [churn_out.artifact, pcltv_out.artifact, segmentation]
     for artifact in filter(None, (*artifacts, propensity)):
-        artifact.manifest.version = version
+        # A probabilistic-only model says so in its version, which every score carries.
+        kind = artifact.manifest.parameters.get("kind", "")
+        artifact.manifest.version = version + ("-bgnbd" if kind.startswith("bgnbd") else "")
         result.folders[artifact.manifest.name] = artifact.save(models_dir)
         result.metrics[artifact.manifest.name] = artifact.manifest.metrics
     card = await _model_card(snapshots, segmentation, churn_out, pcltv_out, config.value_tiers)
@@ -295,12 +524,12 @@ async def _model_card(
     pcltv_out: Evaluated,
     tiers: ValueTiers,
 ) -> dict:
-    """Each model's card on its own evaluation cutoff, grouped by the segments the new
+    """Each model's card on its own validation cutoff, grouped by the segments the new
     segmentation gives there."""
     segmenter = ModelSet({"segment": LoadedModel(segmentation)})
 
     async def segments_at(evaluated: Evaluated) -> list[str]:
-        cutoff = date.fromisoformat(evaluated.artifact.manifest.metrics["evaluated_on"])
+        cutoff = date.fromisoformat(evaluated.artifact.manifest.metrics["validated_on"])
         shot = await snapshots.at(cutoff)
         return segmenter.segments(shot.X, shot.features)
 

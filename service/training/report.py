@@ -51,12 +51,17 @@ def calibration_svg(points: list[tuple[float, float, int]], size: int = 320) -> 
     )
 
 
-def _table(rows: dict[str, dict]) -> str:
-    keys = ["mae", "rmse", "spearman", "aggregate_error", "top_decile_capture"]
-    lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+def _table(rows: dict[str, dict], keys: list[str]) -> str:
+    lines = ["| candidate | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, metrics in rows.items():
         lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.4g}" for k in keys) + " |")
     return "\n".join(lines)
+
+
+def _selection(metrics: dict) -> str:
+    """Which candidate is served, and on what data that was decided."""
+    reason = f" ({metrics['reason']})" if "reason" in metrics else ""
+    return f"Served: **{metrics['served']}**{reason}. Chosen on {metrics['validation']}."
 
 
 def write_report(
@@ -73,36 +78,32 @@ def write_report(
     svg_path.write_text(calibration_svg(reliability_bins(y_churn, p_churn)))
     churn_metrics = result.metrics["churn"]
     pcltv_metrics = result.metrics["pcltv"]
+    churn_keys = ["roc_auc", "pr_auc", "brier", "ece"]
+    pcltv_keys = ["mae", "rmse", "spearman", "aggregate_error", "top_decile_capture"]
+    weight = pcltv_metrics.get("blend_weight")
     text = f"""# Training run {version}
 
 ## Churn (horizon {churn.artifact.manifest.horizon_days} days)
 
-Evaluated on cutoff {churn_metrics["evaluated_on"]} ({churn_metrics["rows"]} customers),
-trained on earlier cutoffs, Platt-calibrated on the cutoff in between.
+{_selection(churn_metrics)}
 
-| metric | value |
-|---|---|
-| ROC-AUC | {churn_metrics["roc_auc"]:.4f} |
-| PR-AUC | {churn_metrics["pr_auc"]:.4f} |
-| Brier score | {churn_metrics["brier"]:.4f} |
-| expected calibration error | {churn_metrics["ece"]:.4f} |
-| ONNX vs native max abs difference | {churn_metrics["parity_max_abs"]:.2e} |
+Candidates on the validation cutoff {churn_metrics["validated_on"]} ({churn_metrics["rows"]}
+customers):
 
-![calibration]({svg_path.name})
+{_table(churn_metrics["candidates"], churn_keys)}
+
+ONNX vs native max abs difference: {churn_metrics["parity_max_abs"]:.2e}.
+
+![calibration of the served candidate on validation]({svg_path.name})
 
 ## pCLTV (horizon {pcltv.artifact.manifest.horizon_days} days)
 
-Evaluated on cutoff {pcltv_metrics["evaluated_on"]} ({pcltv_metrics["rows"]} customers).
-Served: **{pcltv_metrics["served"]}**.
+{_selection(pcltv_metrics)}{f" Blend weight of the trees: {weight:.3f}." if weight else ""}
 
-{
-        _table(
-            {
-                "LightGBM": pcltv_metrics["lightgbm"],
-                "BG/NBD + Gamma-Gamma": pcltv_metrics["bgnbd_gamma_gamma"],
-            }
-        )
-    }
+Candidates on the validation cutoff {pcltv_metrics["validated_on"]} ({pcltv_metrics["rows"]}
+customers):
+
+{_table(pcltv_metrics["candidates"], pcltv_keys)}
 
 ONNX vs native max abs difference: {pcltv_metrics["parity_max_abs"]:.2e}
 ({pcltv_metrics["parity_unit"]}).
@@ -112,7 +113,7 @@ ONNX vs native max abs difference: {pcltv_metrics["parity_max_abs"]:.2e}
 RFM quantile edges: `{json.dumps(result.metrics["segment"]["bin_edges"])}`
 
 """
-    # Each half on its model's evaluation cutoff (above).
+    # Each half on its model's validation cutoff (above).
     text += "\n".join(card_markdown(card))
     path = reports_dir / f"{version}.md"
     path.write_text(text)
