@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from service.features.vector import MODEL_FEATURES
-from service.modeling import clv
+from service.modeling import clv, pareto
 
 WEEK = 7.0
 PROBABILISTIC_FEATURES = (
@@ -56,26 +56,59 @@ def bgnbd_inputs(X: np.ndarray) -> tuple[np.ndarray, ...]:
 
 @dataclass
 class Probabilistic:
-    """Fitted BG/NBD and Gamma-Gamma parameters and the horizon they predict."""
+    """Fitted purchase-count and Gamma-Gamma spend parameters and the horizon they predict.
+
+    The purchase counts come from the Pareto/NBD when `pareto_nbd` is set (it won on
+    validation), else from the BG/NBD; the columns keep their `bgnbd_` names either way,
+    because they are the served graphs' input names."""
 
     bgnbd: clv.BgNbdParams
     gamma_gamma: clv.GammaGammaParams
     horizon_days: int
+    pareto_nbd: pareto.ParetoNbdParams | None = None
 
     @classmethod
     def from_parameters(cls, parameters: dict) -> Probabilistic:
+        counts = parameters.get("pareto_nbd")
         return cls(
             clv.BgNbdParams(**parameters["bgnbd"]),
             clv.GammaGammaParams(**parameters["gamma_gamma"]),
             parameters["probabilistic_horizon_days"],
+            pareto.ParetoNbdParams(**counts) if counts else None,
         )
 
     def parameters(self) -> dict:
+        counts = {"pareto_nbd": asdict(self.pareto_nbd)} if self.pareto_nbd else {}
         return {
             "bgnbd": asdict(self.bgnbd),
             "gamma_gamma": asdict(self.gamma_gamma),
             "probabilistic_horizon_days": self.horizon_days,
+            **counts,
         }
+
+    @property
+    def rate_prior(self) -> tuple[float, float]:
+        """(r, alpha) of the purchase-rate Gamma prior of the model in use."""
+        counts = self.pareto_nbd or self.bgnbd
+        return counts.r, counts.alpha
+
+    def _purchases(self, x, t_x, T) -> tuple[np.ndarray, np.ndarray]:
+        t = self.horizon_days / WEEK
+        if self.pareto_nbd is not None:
+            return (
+                pareto.expected_purchases(self.pareto_nbd, t, x, t_x, T),
+                pareto.probability_alive(self.pareto_nbd, x, t_x, T),
+            )
+        return (
+            clv.expected_purchases(self.bgnbd, t, x, t_x, T),
+            clv.probability_alive(self.bgnbd, x, t_x, T),
+        )
+
+    def _purchases_scalar(self, x: float, t_x: float, T: float) -> tuple[float, float]:
+        t = self.horizon_days / WEEK
+        if self.pareto_nbd is not None:
+            return pareto.outlook_scalar(self.pareto_nbd, t, x, t_x, T)
+        return clv.expected_purchases_scalar(self.bgnbd, t, x, t_x, T)
 
     def columns(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 1:
@@ -84,12 +117,10 @@ class Probabilistic:
         out = np.zeros((len(X), len(PROBABILISTIC_FEATURES)))
         if buyers.any():
             b = buyers
-            purchases = clv.expected_purchases(
-                self.bgnbd, self.horizon_days / WEEK, x[b], t_x[b], T[b]
-            )
+            purchases, alive = self._purchases(x[b], t_x[b], T[b])
             spend = clv.expected_average_spend(self.gamma_gamma, x[b], monetary[b])
             out[b, 0] = purchases
-            out[b, 1] = clv.probability_alive(self.bgnbd, x[b], t_x[b], T[b])
+            out[b, 1] = alive
             out[b, 2] = spend
             out[b, 3] = purchases * spend
         return out
@@ -109,19 +140,18 @@ class Probabilistic:
         t_x = value("avg_days_between_orders") * x
         T = (t_x + value("recency_days")) / WEEK
         t_x /= WEEK
-        purchases, alive = clv.expected_purchases_scalar(
-            self.bgnbd, self.horizon_days / WEEK, x, t_x, T
-        )
+        purchases, alive = self._purchases_scalar(x, t_x, T)
         spend = clv.expected_average_spend_scalar(self.gamma_gamma, x, value("aov"))
         return [purchases, alive, spend, purchases * spend]
 
     def outlook(self, row: np.ndarray) -> dict[str, float | None]:
         """For one customer (a model-feature row): repeat orders expected over the horizon,
         the probability of still being an active buyer, and the median wait in days to the
-        next order if so. The wait: a buyer's purchase rate given its history is
-        Gamma(r + x, alpha + T) in the BG/NBD, so P(no order within s | active) =
-        ((alpha + T) / (alpha + T + s))^(r + x), which is 1/2 at s = (alpha + T) *
-        (2^(1 / (r + x)) - 1). None for a customer without orders (outside the model)."""
+        next order if so. The wait: an active buyer's purchase rate given its history is
+        Gamma(r + x, alpha + T) in the BG/NBD and the Pareto/NBD alike, so P(no order
+        within s | active) = ((alpha + T) / (alpha + T + s))^(r + x), which is 1/2 at
+        s = (alpha + T) * (2^(1 / (r + x)) - 1). None for a customer without orders
+        (outside the model)."""
         purchases, alive, _, _ = self._row_columns(row)
         orders = float(row[_COLUMN["orders_total"]])
         if math.isnan(orders) or orders < 1:
@@ -130,8 +160,8 @@ class Probabilistic:
         recency = float(np.nan_to_num(row[_COLUMN["recency_days"]]))
         gap = float(np.nan_to_num(row[_COLUMN["avg_days_between_orders"]]))
         T = (gap * x + recency) / WEEK
-        params = self.bgnbd
-        wait_weeks = (params.alpha + T) * (2 ** (1 / (params.r + x)) - 1)
+        r, alpha = self.rate_prior
+        wait_weeks = (alpha + T) * (2 ** (1 / (r + x)) - 1)
         return {
             "expected_orders": purchases,
             "p_alive": alive,
@@ -166,3 +196,18 @@ def discount_factor(horizon_days: int, annual_rate: float) -> float:
         return 1.0
     months = max(1, round(horizon_days / 30.4375))
     return float(np.mean([(1 + annual_rate) ** -((m + 0.5) / 12) for m in range(months)]))
+
+
+def interval(values: np.ndarray, parameters: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The 80% interval (low, high) of each served value, from the manifest's `interval`:
+    each value's rank band among the customers at training time (`edges`) picks the ratios
+    of the ends of the 80% interval of what customers of that band went on to spend (P10
+    to P90, or 0 to P80 where more than a tenth spent nothing) to what they were
+    predicted, measured on the validation window (see
+    `service.training.pcltv.fit_interval`). Models without one give (value, value)."""
+    values = np.asarray(values, dtype=float)
+    bands = parameters.get("interval")
+    if bands is None:
+        return values, values
+    band = np.searchsorted(np.asarray(bands["edges"]), values, side="right")
+    return values * np.asarray(bands["low"])[band], values * np.asarray(bands["high"])[band]

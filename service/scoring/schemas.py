@@ -28,8 +28,19 @@ class Churn(BaseModel):
     horizon_days: int
 
 
+class ValueInterval(BaseModel):
+    low: float
+    high: float
+    coverage: float = Field(description="The share of customers meant to fall inside: 0.8.")
+
+
 class Pcltv(BaseModel):
     value: float
+    interval: ValueInterval = Field(
+        description="80% prediction interval of the revenue over the horizon: P10 to P90 "
+        "of what similar customers went on to spend, or 0 to P80 where more than 1 in 10 "
+        "of them spent nothing."
+    )
     horizon_days: int
     currency: str
     tier: Literal["high", "medium", "low"]

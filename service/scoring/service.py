@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import numpy as np
 
 from service.config import Settings
 from service.features.service import read_features, resolve_as_of
@@ -41,6 +42,7 @@ def snapshot_body(
 ) -> dict[str, Any]:
     """The scores body of one snapshot: computed now, or read from `customer_scores`."""
     outlook = models.outlook(features)
+    low, high = models.interval(np.array([scores["pcltv"]]))
     wait = outlook["next_order_days"]
     next_order = None
     if wait is not None:
@@ -60,6 +62,11 @@ def snapshot_body(
         },
         "pcltv": {
             "value": scores["pcltv"],
+            "interval": {
+                "low": round(float(low[0]), 2),
+                "high": round(float(high[0]), 2),
+                "coverage": INTERVAL_COVERAGE,
+            },
             "horizon_days": models.horizon("pcltv"),
             "currency": settings.currency,
             "tier": scores["pcltv_tier"],
@@ -76,6 +83,10 @@ def snapshot_body(
         },
         "model_versions": models.versions,
     }
+
+
+# What the interval is meant to cover (see `service.modeling.pcltv.interval`).
+INTERVAL_COVERAGE = 0.8
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

@@ -25,6 +25,7 @@ from service.scoring.engine import ModelSet
 from service.training.dataset import labels
 from service.training.evaluate import predict_at, side_by_side
 from service.training.model_card import card_markdown, model_card
+from service.training.pcltv import coverage
 from service.training.pipeline import TrainConfig, train
 from service.vocabulary import ValueTiers
 
@@ -47,6 +48,8 @@ async def run_backtest(conn: asyncpg.Connection, config: TrainConfig, log: Log) 
     actual = await labels(conn, predictions.customer_ids, cutoff, horizon_days)
     churned = (actual.orders == 0).astype(int)
     report = side_by_side(predictions, churned, actual.revenue)
+    low, high = models.interval(predictions.scores.pcltv)
+    report["pcltv"]["interval_coverage"] = coverage(actual.revenue, low, high)
     scores = predictions.scores
     report["model_card"] = model_card(
         churned,
@@ -61,6 +64,7 @@ async def run_backtest(conn: asyncpg.Connection, config: TrainConfig, log: Log) 
         horizon_days=horizon_days,
         customers=len(predictions.customer_ids),
         holdout_metrics=result.metrics,
+        served={name: result.metrics[name]["served"] for name in ("churn", "pcltv")},
     )
     return report
 
@@ -108,6 +112,9 @@ def markdown(report: dict) -> str:
         "|---" * (len(keys) + 1) + "|",
         "| ours | " + " | ".join(f"{ours[k]:.4g}" for k in keys) + " |",
         "| BG/NBD + Gamma-Gamma | " + " | ".join(f"{theirs[k]:.4g}" for k in keys) + " |",
+        "",
+        f"Served: churn {report['served']['churn']}, pCLTV {report['served']['pcltv']}. "
+        f"80% interval (P10-P90) coverage: {report['pcltv']['interval_coverage']:.1%}.",
         "",
         *card_markdown(report["model_card"]),
     ]

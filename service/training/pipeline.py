@@ -23,7 +23,7 @@ from service.config import PcltvSettings
 from service.features.vector import MODEL_FEATURES, feature_matrix
 from service.modeling.artifacts import Artifact, Manifest, new_version
 from service.modeling.pcltv import FEATURES as PCLTV_FEATURES
-from service.modeling.pcltv import WEEK, Probabilistic
+from service.modeling.pcltv import WEEK, Probabilistic, discount_factor
 from service.modeling.pcltv import probabilistic_revenue as revenue_column
 from service.modeling.rfm import RFM_COLUMNS, RFM_FEATURES
 from service.modeling.runtime import LoadedModel
@@ -85,6 +85,14 @@ class Snapshots:
             self._fits[cutoff] = pcltv.fit_probabilistic((await self.at(cutoff)).X, horizon_days)
         return replace(self._fits[cutoff], horizon_days=horizon_days)
 
+    async def pareto_nbd(self, cutoff: date, horizon_days: int) -> Probabilistic:
+        """`probabilistic` with a Pareto/NBD for the purchase counts."""
+        key = ("pareto", cutoff)
+        if key not in self._fits:
+            fitted = await self.probabilistic(cutoff, horizon_days)
+            self._fits[key] = pcltv.with_pareto_nbd(fitted, (await self.at(cutoff)).X)
+        return replace(self._fits[key], horizon_days=horizon_days)
+
     async def outcomes(self, cutoff: date, horizon_days: int) -> tuple[Snapshot, Labels]:
         shot = await self.at(cutoff)
         return shot, await labels(self.conn, shot.customer_ids, cutoff, horizon_days)
@@ -98,6 +106,9 @@ async def _stack(snapshots: Snapshots, conn, cutoffs: list[date], horizon: int):
     return X, orders, revenue
 
 
+PARETO = "pareto_nbd_gamma_gamma"
+# What a probabilistic-only model adds to its version.
+PROBABILISTIC_SUFFIX = {"bgnbd": "-bgnbd", "bgnbd_gamma_gamma": "-bgnbd", PARETO: "-pareto"}
 # The feature columns the BG/NBD reads (see `service.modeling.pcltv.bgnbd_inputs`).
 BGNBD_COLUMNS = ("orders_total", "avg_days_between_orders", "recency_days")
 # A cutoff needs this many days of events before it: earlier, too few customers have any.
@@ -331,17 +342,24 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         log(
             f"pcltv: {len(cutoffs)} labelled cutoffs, too few for trees: BG/NBD + Gamma-Gamma alone"
         )
-        then = await snapshots.probabilistic(check, window)
         shot, outcome = await snapshots.outcomes(check, window)
-        predicted = revenue_of(then, shot.X)
-        candidates = {"bgnbd_gamma_gamma": regression_report(outcome.revenue, predicted)}
+        predictions = {
+            "bgnbd_gamma_gamma": revenue_of(await snapshots.probabilistic(check, window), shot.X),
+            PARETO: revenue_of(await snapshots.pareto_nbd(check, window), shot.X),
+        }
+        candidates = {n: regression_report(outcome.revenue, p) for n, p in predictions.items()}
+        served = _pick(candidates, "rmse")
+        predicted = predictions[served]
+        if served == PARETO:
+            serving = await snapshots.pareto_nbd(as_of, horizon)
         selection = {
-            "served": "bgnbd_gamma_gamma",
+            "served": served,
             "reason": f"{len(cutoffs)} cutoff(s) with a complete {horizon}-day horizon, "
             f"{CUTOFFS_NEEDED['pcltv']} needed for trees",
             "validated_on": str(check),
             "validation": f"customers known on {check}, net revenue in the next {window} days "
-            "(the history holds no complete horizon); fitted on the data up to that day",
+            "(the history holds no complete horizon); fitted on the data up to that day; "
+            "chosen by RMSE",
         }
         window_info = {"fitted_as_of": str(as_of), "validation_cutoff": str(check)}
         model = pcltv.PcltvModel(serving)
@@ -360,13 +378,14 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     actual = outcome.revenue
     predictions = {
         "bgnbd_gamma_gamma": probabilistic,
+        PARETO: revenue_of(await snapshots.pareto_nbd(validation, horizon), shot.X),
         "lightgbm": trees,
         "blend": pcltv.cross_fitted_blend(trees, probabilistic, actual, config.seed),
         "lightgbm_unanchored": pcltv.PcltvModel(then, regressor, 1.0).predict(shot.X),
     }
     candidates = {name: regression_report(actual, p) for name, p in predictions.items()}
-    served = _pick({k: candidates[k] for k in ("bgnbd_gamma_gamma", "lightgbm", "blend")}, "rmse")
-    weight = {"bgnbd_gamma_gamma": 0.0, "lightgbm": 1.0}.get(served)
+    served = _pick({k: v for k, v in candidates.items() if k != "lightgbm_unanchored"}, "rmse")
+    weight = {"bgnbd_gamma_gamma": 0.0, PARETO: 0.0, "lightgbm": 1.0}.get(served)
     if weight is None:
         weight = pcltv.blend_weight(trees, probabilistic, actual)
     log(
@@ -387,6 +406,8 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "train_cutoffs": [str(c) for c in training],
         "validation_cutoff": str(validation),
     }
+    if served == PARETO:
+        serving = await snapshots.pareto_nbd(as_of, horizon)
     model = pcltv.PcltvModel(
         serving, regressor if weight > 0 else None, blend_weight=weight
     ).anchored(newest.X)
@@ -412,7 +433,13 @@ def _pcltv_artifact(
     graph = model.to_onnx()
     augmented = model.probabilistic.augment(newest.X)
     parity = onnx_export.check_parity(graph, augmented, model.multiplier(augmented))
-    kind = "bgnbd_gamma_gamma" if model.regressor is None else "lightgbm"
+    kind = selection["served"] if model.regressor is None else "lightgbm"
+    served_now = (
+        model.predict(newest.X)
+        * config.margin
+        * discount_factor(model.probabilistic.horizon_days, config.annual_discount_rate)
+    )
+    bands, validation_coverage = pcltv.fit_interval(predicted, actual, served_now)
     metrics = {
         **candidates[selection["served"]],
         "candidates": candidates,
@@ -420,6 +447,7 @@ def _pcltv_artifact(
         "parity_max_abs": parity,
         "parity_unit": "multiplier of (BG/NBD expected revenue + base_offset) * base_scale",
         "rows": len(actual),
+        "interval_coverage_validation": validation_coverage,
     }
     manifest = Manifest(
         name="pcltv",
@@ -435,6 +463,7 @@ def _pcltv_artifact(
             **model.constants,
             "margin": config.margin,
             "annual_discount_rate": config.annual_discount_rate,
+            "interval": bands,
             **(pcltv.PARAMS if model.regressor is not None else {}),
         },
     )
@@ -507,7 +536,7 @@ async def train(
     for artifact in filter(None, (*artifacts, propensity)):
         # A probabilistic-only model says so in its version, which every score carries.
         kind = artifact.manifest.parameters.get("kind", "")
-        artifact.manifest.version = version + ("-bgnbd" if kind.startswith("bgnbd") else "")
+        artifact.manifest.version = version + PROBABILISTIC_SUFFIX.get(kind, "")
         result.folders[artifact.manifest.name] = artifact.save(models_dir)
         result.metrics[artifact.manifest.name] = artifact.manifest.metrics
     card = await _model_card(snapshots, segmentation, churn_out, pcltv_out, config.value_tiers)
