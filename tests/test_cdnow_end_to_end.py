@@ -90,7 +90,7 @@ def test_import_train_and_read_scores_over_http(database_url, transactions, tmp_
         running_server(database_url, tmp_path_factory) as server,
         server.client(server.admin_key) as http,
     ):
-        body = http.get("/v1/customers/1/scores").raise_for_status().json()
+        body = http.get("/v1/customers/00001/scores").raise_for_status().json()
         assert body["known"] is True
         assert body["model_versions"]["churn"] == versions["churn"]
         assert body["model_versions"]["pcltv"] == versions["pcltv"]
@@ -99,5 +99,5 @@ def test_import_train_and_read_scores_over_http(database_url, transactions, tmp_
         assert pcltv["interval"]["coverage"] == 0.8
         assert 0 <= pcltv["p_alive"] <= 1 and pcltv["expected_orders"] >= 0
         assert 0 <= body["churn"]["probability"] <= 1
-        heavy = http.get("/v1/customers/1000/scores").raise_for_status().json()
+        heavy = http.get("/v1/customers/01000/scores").raise_for_status().json()
         assert heavy["pcltv"]["value"] >= 0

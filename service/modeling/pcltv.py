@@ -7,11 +7,12 @@ for customers without orders), and see the probabilistic model's outputs as feat
 The ONNX graph is the multiplier; serving computes the probabilistic columns and the
 product from the parameters in the model's manifest:
 
-    value = w · max(multiplier, 0) · (revenue + offset) · scale + (1 − w) · revenue
+    value = w · max(multiplier, 0) · (revenue + offset) · scale · anchor + (1 − w) · revenue
 
-with w fitted on a validation window and the scale setting the trees' level (see
-`service.training.pcltv`). A probabilistic-only model (too little labelled history for
-trees) has w = 0 and a constant multiplier graph: its value is the revenue alone.
+with w fitted on a validation window and the anchor setting the trees' level for customers
+older than any they were trained on (see `service.training.pcltv`). A probabilistic-only
+model (too little labelled history for trees) has w = 0 and a constant multiplier graph:
+its value is the revenue alone.
 
 The BG/NBD inputs come from feature columns, so online and offline agree exactly:
 x = orders_total − 1, t_x = avg_days_between_orders · x, T = t_x + recency_days
@@ -37,6 +38,7 @@ PROBABILISTIC_FEATURES = (
 )
 FEATURES = (*MODEL_FEATURES, *PROBABILISTIC_FEATURES)
 _COLUMN = {name: i for i, name in enumerate(MODEL_FEATURES)}
+TENURE_COLUMN = _COLUMN["tenure_days"]
 
 
 def _column(X: np.ndarray, name: str) -> np.ndarray:
@@ -181,11 +183,23 @@ def base(X_augmented: np.ndarray, offset: float, scale: float) -> np.ndarray:
     return (probabilistic_revenue(X_augmented) + offset) * scale
 
 
+def anchor(X_augmented: np.ndarray, parameters: dict) -> np.ndarray:
+    """Per customer, the factor on the trees' value: `anchor_scale` for customers older
+    (in tenure) than any the trees were trained on, 1 for the rest (see
+    `service.training.pcltv.PcltvModel.anchored`); 1 for models without an anchor."""
+    older = parameters.get("anchor_tenure_days")
+    if older is None:
+        return np.ones(len(X_augmented))
+    tenure = X_augmented[:, TENURE_COLUMN].astype(np.float64)
+    return np.where(tenure > older, parameters["anchor_scale"], 1.0)
+
+
 def blend(multiplier: np.ndarray, X_augmented: np.ndarray, parameters: dict) -> np.ndarray:
     """The served value, from the constants recorded in the model's manifest."""
     trees = np.maximum(multiplier, 0.0) * base(
         X_augmented, parameters["base_offset"], parameters["base_scale"]
     )
+    trees = trees * anchor(X_augmented, parameters)
     weight = parameters["blend_weight"]
     return weight * trees + (1 - weight) * probabilistic_revenue(X_augmented)
 

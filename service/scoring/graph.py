@@ -62,7 +62,8 @@ class _Builder:
 
 
 def _pcltv_value(g: _Builder, multiplier: str, manifest: Manifest) -> str:
-    """blend(multiplier, X, parameters) * margin * discount_factor, term for term."""
+    """blend(multiplier, X, parameters) * margin * discount_factor, term for term (the
+    anchor as `pcltv.anchor`: its scale where the tenure exceeds its limit, else 1)."""
     p = manifest.parameters
     revenue = g.double(g.columns("serve/pcltv_revenue", [REVENUE_COLUMN]))
     base = g.op(
@@ -71,6 +72,23 @@ def _pcltv_value(g: _Builder, multiplier: str, manifest: Manifest) -> str:
     base = g.op("Mul", [base, g.const("serve/pcltv_scale", p["base_scale"])], "serve/pcltv_base")
     trees = g.op("Relu", [g.double(multiplier)], "serve/pcltv_multiplier_pos")
     trees = g.op("Mul", [trees, base], "serve/pcltv_trees")
+    if p.get("anchor_tenure_days") is not None:
+        tenure = g.double(g.columns("serve/pcltv_tenure", [pcltv.TENURE_COLUMN]))
+        older = g.op(
+            "Greater",
+            [tenure, g.const("serve/pcltv_anchor_tenure", p["anchor_tenure_days"])],
+            "serve/pcltv_older",
+        )
+        factor = g.op(
+            "Where",
+            [
+                older,
+                g.const("serve/pcltv_anchor_scale", p["anchor_scale"]),
+                g.const("serve/pcltv_anchor_one", 1.0),
+            ],
+            "serve/pcltv_anchor",
+        )
+        trees = g.op("Mul", [trees, factor], "serve/pcltv_trees_anchored")
     weight = p["blend_weight"]
     weighted = g.op("Mul", [g.const("serve/pcltv_weight", weight), trees], "serve/pcltv_weighted")
     rest = g.op("Mul", [g.const("serve/pcltv_rest", 1 - weight), revenue], "serve/pcltv_rest_part")

@@ -3,12 +3,14 @@ Gamma-Gamma model, learning a multiplier of the probabilistic revenue (see
 `service.modeling.pcltv` for the served formula), blended with that revenue.
 
 The trees are trained on cutoffs a horizon or more before serving time, when the
-population was younger, and their level drifts as it ages (on CDNOW, trees trained on the
-young cohort over-forecast the next half year's total by a third). The probabilistic
-model is refitted on the newest snapshot (it needs no labels) and tracks ageing by
-construction, so the trees' level is anchored to it: their scale is set so that their
+population was younger, and for customers older than any they saw they can only repeat
+their oldest leaves: on CDNOW, where the whole cohort joined in one quarter, trees trained
+on it young over-forecast the next half year's total by a third. The probabilistic model
+is refitted on the newest snapshot (it needs no labels) and tracks ageing by construction,
+so for those customers the trees' level is anchored to it: their scale is set so that their
 total equals the BG/NBD + Gamma-Gamma total on the same day. The trees rank, the
-probabilistic model sets the level. The blend weight is fitted on the validation cutoff.
+probabilistic model sets the level where the trees have no evidence. The blend weight is
+fitted on the validation cutoff.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from dataclasses import dataclass, replace
 import lightgbm as lgb
 import numpy as np
 
-from service.modeling.pcltv import FEATURES, Probabilistic, base, bgnbd_inputs, blend
+from service.modeling.pcltv import (
+    FEATURES,
+    TENURE_COLUMN,
+    Probabilistic,
+    anchor,
+    base,
+    bgnbd_inputs,
+    blend,
+)
 from service.modeling.pcltv import probabilistic_revenue as revenue_column
 from service.training import onnx_export
 from service.training import probabilistic as prob
@@ -66,14 +76,18 @@ class PcltvModel:
     probabilistic: Probabilistic
     regressor: lgb.LGBMRegressor | None = None
     blend_weight: float = 0.0
-    base_scale: float = BASE_SCALE
+    # Customers older than this (tenure days) are beyond the trees' training rows.
+    anchor_tenure_days: float | None = None
+    anchor_scale: float = 1.0
 
     @property
-    def constants(self) -> dict[str, float]:
+    def constants(self) -> dict[str, float | None]:
         return {
             "base_offset": BASE_OFFSET,
-            "base_scale": self.base_scale,
+            "base_scale": BASE_SCALE,
             "blend_weight": self.blend_weight,
+            "anchor_tenure_days": self.anchor_tenure_days,
+            "anchor_scale": self.anchor_scale,
         }
 
     def multiplier(self, X_augmented: np.ndarray) -> np.ndarray:
@@ -82,22 +96,26 @@ class PcltvModel:
         return np.maximum(self.regressor.predict(X_augmented), 0.0)
 
     def trees(self, X_augmented: np.ndarray) -> np.ndarray:
-        return self.multiplier(X_augmented) * base(X_augmented, BASE_OFFSET, self.base_scale)
+        unanchored = self.multiplier(X_augmented) * base(X_augmented, BASE_OFFSET, BASE_SCALE)
+        return unanchored * anchor(X_augmented, self.constants)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         augmented = self.probabilistic.augment(X)
         return blend(self.multiplier(augmented), augmented, self.constants)
 
-    def anchored(self, X: np.ndarray) -> PcltvModel:
-        """This model with the trees' scale set so that their total on X equals the
-        probabilistic total (see the module docstring)."""
+    def anchored(self, X: np.ndarray, trained_tenure_days: float) -> PcltvModel:
+        """This model with the trees' level anchored for the customers of X older than any
+        row they were trained on (`trained_tenure_days`): there the trees can only repeat
+        their oldest leaves, so the scale is set so that those customers' trees total equals
+        their probabilistic total. Younger customers keep the trees' own level."""
         if self.regressor is None:
             return self
         augmented = self.probabilistic.augment(X)
-        trees = float(np.sum(self.trees(augmented)))
-        target = float(np.sum(revenue_column(augmented)))
-        scale = self.base_scale * (target / trees) if trees > 0 and target > 0 else self.base_scale
-        return replace(self, base_scale=scale)
+        older = augmented[:, TENURE_COLUMN].astype(np.float64) > trained_tenure_days
+        unanchored = replace(self, anchor_tenure_days=None).trees(augmented)[older]
+        trees, target = float(np.sum(unanchored)), float(np.sum(revenue_column(augmented)[older]))
+        scale = target / trees if trees > 0 and target > 0 else 1.0
+        return replace(self, anchor_tenure_days=float(trained_tenure_days), anchor_scale=scale)
 
     def to_onnx(self):
         if self.regressor is None:

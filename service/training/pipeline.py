@@ -23,7 +23,7 @@ from service.config import PcltvSettings
 from service.features.vector import MODEL_FEATURES, feature_matrix
 from service.modeling.artifacts import Artifact, Manifest, new_version
 from service.modeling.pcltv import FEATURES as PCLTV_FEATURES
-from service.modeling.pcltv import WEEK, Probabilistic, discount_factor
+from service.modeling.pcltv import TENURE_COLUMN, WEEK, Probabilistic, discount_factor
 from service.modeling.pcltv import probabilistic_revenue as revenue_column
 from service.modeling.rfm import RFM_COLUMNS, RFM_FEATURES
 from service.modeling.runtime import LoadedModel
@@ -257,15 +257,11 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "rows": len(X_val),
         "anchored_mean": float(np.mean(probabilistic_now)),
     }
-    manifest = Manifest(
-        name="churn",
-        version="",
-        features=list(MODEL_FEATURES),
-        output="probability",
-        horizon_days=horizon,
-        training_window=window,
-        metrics=metrics,
-        parameters={
+    manifest = _churn_manifest(
+        horizon,
+        window,
+        metrics,
+        {
             "kind": "lightgbm",
             "platt_slope": final.slope,
             "platt_intercept": final.intercept,
@@ -276,6 +272,19 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
     explainer = final.classifier.booster_.model_to_string()
     artifact = Artifact(manifest, graph.SerializeToString(), explainer)
     return Evaluated(artifact, y, trees_then)
+
+
+def _churn_manifest(horizon: int, window: dict, metrics: dict, parameters: dict) -> Manifest:
+    return Manifest(
+        name="churn",
+        version="",
+        features=list(MODEL_FEATURES),
+        output="probability",
+        horizon_days=horizon,
+        training_window=window,
+        metrics=metrics,
+        parameters=parameters,
+    )
 
 
 def _bgnbd_churn_artifact(
@@ -298,21 +307,17 @@ def _bgnbd_churn_artifact(
     )
     native = churn.bgnbd_churn(fitted.bgnbd, newest.X, horizon, without)
     parity = onnx_export.check_parity(graph, newest.X, native)
-    manifest = Manifest(
-        name="churn",
-        version="",
-        features=list(MODEL_FEATURES),
-        output="probability",
-        horizon_days=horizon,
-        training_window=window,
-        metrics={
+    manifest = _churn_manifest(
+        horizon,
+        window,
+        {
             **candidates["bgnbd"],
             "candidates": candidates,
             **selection,
             "parity_max_abs": parity,
             "rows": len(y),
         },
-        parameters={"kind": "bgnbd", "bgnbd": asdict(fitted.bgnbd), "without_orders": without},
+        {"kind": "bgnbd", "bgnbd": asdict(fitted.bgnbd), "without_orders": without},
     )
     return Evaluated(Artifact(manifest, graph.SerializeToString()), y, predicted)
 
@@ -372,7 +377,8 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     regressor = pcltv.fit_trees(X_train, r_train, config.seed)
     shot, outcome = await snapshots.outcomes(validation, horizon)
     then = await snapshots.probabilistic(validation, horizon)
-    trees_model = pcltv.PcltvModel(then, regressor, blend_weight=1.0).anchored(shot.X)
+    trained_tenure = float(np.nanmax(X_train[:, TENURE_COLUMN]))
+    trees_model = pcltv.PcltvModel(then, regressor, 1.0).anchored(shot.X, trained_tenure)
     augmented = then.augment(shot.X)
     trees, probabilistic = trees_model.trees(augmented), revenue_of(then, shot.X)
     actual = outcome.revenue
@@ -399,7 +405,8 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "validated_on": str(validation),
         "validation": f"customers known on {validation}, net revenue in the next {horizon} days; "
         "trees trained on earlier cutoffs, the probabilistic model fitted on the data up to "
-        "that day, the trees anchored to its total there, the blend weight cross-fitted "
+        "that day, the trees anchored to its total there for customers older than any they "
+        "were trained on, the blend weight cross-fitted "
         "over two halves of the customers; chosen by RMSE",
     }
     window_info = {
@@ -408,9 +415,8 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     }
     if served == PARETO:
         serving = await snapshots.pareto_nbd(as_of, horizon)
-    model = pcltv.PcltvModel(
-        serving, regressor if weight > 0 else None, blend_weight=weight
-    ).anchored(newest.X)
+    model = pcltv.PcltvModel(serving, regressor if weight > 0 else None, blend_weight=weight)
+    model = model.anchored(newest.X, trained_tenure)
     return _pcltv_artifact(
         model, newest, candidates, selection, window_info, config, actual, predictions[served]
     )
