@@ -382,21 +382,33 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     augmented = then.augment(shot.X)
     trees, probabilistic = trees_model.trees(augmented), revenue_of(then, shot.X)
     actual = outcome.revenue
+    mix = pcltv.serving_mix(shot.X[:, TENURE_COLUMN], newest.X[:, TENURE_COLUMN], trained_tenure)
     predictions = {
         "bgnbd_gamma_gamma": probabilistic,
         PARETO: revenue_of(await snapshots.pareto_nbd(validation, horizon), shot.X),
         "lightgbm": trees,
-        "blend": pcltv.cross_fitted_blend(trees, probabilistic, actual, config.seed),
+        "blend": pcltv.cross_fitted_blend(trees, probabilistic, actual, mix, config.seed),
         "lightgbm_unanchored": pcltv.PcltvModel(then, regressor, 1.0).predict(shot.X),
     }
-    candidates = {name: regression_report(actual, p) for name, p in predictions.items()}
-    served = _pick({k: v for k, v in candidates.items() if k != "lightgbm_unanchored"}, "rmse")
-    weight = {"bgnbd_gamma_gamma": 0.0, PARETO: 0.0, "lightgbm": 1.0}.get(served)
-    if weight is None:
-        weight = pcltv.blend_weight(trees, probabilistic, actual)
+    candidates = {
+        name: {
+            **regression_report(actual, p),
+            "rmse_serving_mix": pcltv.weighted_rmse(actual, p, mix),
+        }
+        for name, p in predictions.items()
+    }
+    # The weight of the trees decides between the BG/NBD (0), a blend and the trees (1).
+    weight = pcltv.blend_weight(trees, probabilistic, actual, mix)
+    served = {0.0: "bgnbd_gamma_gamma", 1.0: "lightgbm"}.get(weight, "blend")
+    if weight == 0 and (
+        candidates[PARETO]["rmse_serving_mix"] < candidates[served]["rmse_serving_mix"]
+    ):
+        served = PARETO
     log(
-        "pcltv on validation: "
-        + ", ".join(f"{n} RMSE {m['rmse']:.2f}" for n, m in candidates.items())
+        "pcltv on validation (RMSE, RMSE weighted to the serving mix): "
+        + ", ".join(
+            f"{n} {m['rmse']:.2f}, {m['rmse_serving_mix']:.2f}" for n, m in candidates.items()
+        )
         + f"; serving {served} (weight {weight:.2f})"
     )
     selection = {
@@ -406,8 +418,10 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "validation": f"customers known on {validation}, net revenue in the next {horizon} days; "
         "trees trained on earlier cutoffs, the probabilistic model fitted on the data up to "
         "that day, the trees anchored to its total there for customers older than any they "
-        "were trained on, the blend weight cross-fitted "
-        "over two halves of the customers; chosen by RMSE",
+        "were trained on, the customers older than any training row "
+        "weighted to their share on the as-of day; the trees' weight (0: the probabilistic "
+        "model, 1: the trees alone) the smallest within one standard error of the best RMSE "
+        "(the blend row: that weight cross-fitted over two halves of the customers)",
     }
     window_info = {
         "train_cutoffs": [str(c) for c in training],
@@ -415,6 +429,12 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     }
     if served == PARETO:
         serving = await snapshots.pareto_nbd(as_of, horizon)
+    if weight > 0:
+        # Chosen, the trees are refitted with the validation cutoff's rows too: the newest
+        # labelled customers are the closest to those they will serve.
+        X_all, r_all = await _augmented_stack(snapshots, cutoffs, horizon)
+        regressor = pcltv.fit_trees(X_all, r_all, config.seed)
+        trained_tenure = float(np.nanmax(X_all[:, TENURE_COLUMN]))
     model = pcltv.PcltvModel(serving, regressor if weight > 0 else None, blend_weight=weight)
     model = model.anchored(newest.X, trained_tenure)
     return _pcltv_artifact(
