@@ -14,7 +14,7 @@ import pytest
 from service.modeling.explainer import TreeExplainer
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = [ROOT / "models" / name / "20261124-023742" for name in ("churn", "pcltv")]
+MODELS = [ROOT / "models" / name / "20261203-155407" for name in ("churn", "pcltv")]
 
 
 def _model(folder: Path) -> tuple[str, int]:

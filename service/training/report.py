@@ -54,7 +54,8 @@ def calibration_svg(points: list[tuple[float, float, int]], size: int = 320) -> 
 def _table(rows: dict[str, dict], keys: list[str]) -> str:
     lines = ["| candidate | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, metrics in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.4g}" for k in keys) + " |")
+        cells = (f"{metrics[k]:.4g}" if k in metrics else "—" for k in keys)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -79,7 +80,8 @@ def write_report(
     churn_metrics = result.metrics["churn"]
     pcltv_metrics = result.metrics["pcltv"]
     churn_keys = ["roc_auc", "pr_auc", "brier", "ece"]
-    pcltv_keys = ["mae", "rmse", "spearman", "aggregate_error", "top_decile_capture"]
+    pcltv_keys = ["mae", "rmse", "rmse_serving_mix", "spearman", "aggregate_error"]
+    pcltv_keys.append("top_decile_capture")
     weight = pcltv_metrics.get("blend_weight")
     text = f"""# Training run {version}
 
