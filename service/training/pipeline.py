@@ -165,10 +165,6 @@ async def _bgnbd_churn_at(conn, snapshots: Snapshots, first_day, cutoff: date, h
     return fitted, without, churn.bgnbd_churn(fitted.bgnbd, shot.X, horizon, without)
 
 
-def _churn_report(y: np.ndarray, p: np.ndarray) -> dict:
-    return classification_report(y, p)
-
-
 def _pick(candidates: dict[str, dict], key: str) -> str:
     """The candidate with the lowest `key` on validation (the first on a tie)."""
     return min(candidates, key=lambda name: candidates[name][key])
@@ -187,12 +183,10 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
         window = short_window(first_day, as_of, horizon)
         check = as_of - timedelta(days=window)
         log(f"churn: {len(cutoffs)} labelled cutoffs, too few for trees: BG/NBD alone")
-        _, without_then, predicted = await _bgnbd_churn_at(
-            conn, snapshots, first_day, check, window
-        )
+        _, _, predicted = await _bgnbd_churn_at(conn, snapshots, first_day, check, window)
         _, outcome = await snapshots.outcomes(check, window)
         y = (outcome.orders == 0).astype(int)
-        candidates = {"bgnbd": _churn_report(y, predicted)}
+        candidates = {"bgnbd": classification_report(y, predicted)}
         selection = {
             "served": "bgnbd",
             "reason": f"{len(cutoffs)} cutoff(s) with a complete {horizon}-day horizon, "
@@ -221,7 +215,7 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
         "bgnbd": bgnbd_then,
         "lightgbm_unanchored": model.predict(X_val),
     }
-    candidates = {name: _churn_report(y, p) for name, p in predictions.items()}
+    candidates = {name: classification_report(y, p) for name, p in predictions.items()}
     served = _pick({k: candidates[k] for k in ("lightgbm", "bgnbd")}, "brier")
     log(
         "churn on validation: "
