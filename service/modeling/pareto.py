@@ -50,6 +50,10 @@ from service.modeling.clv import as_float_arrays
 # 2F1(1, b; c; z) series (see `_f21_one`).
 _SERIES_RTOL = 1e-16
 _MAX_SERIES_TERMS = 20_000
+# Beyond this z the series needs over a thousand terms (about 37 / (1 - z)): scipy's
+# transformations are cheaper there, and a fit that wanders into such parameters (a young
+# cohort with no evidence of dropout) would otherwise spend a minute summing.
+_SCIPY_FROM_Z = 0.97
 _CHECK_EVERY = 8  # terms between convergence checks of the vectorised series
 _SCALAR_ROWS = 8  # at most this many entries: sum in Python floats
 
@@ -240,15 +244,21 @@ def _f21_one(b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
 
     Every term is positive and the term ratios (b+n) z / (c+n) stay below z, so after a
     term t_n the rest is below t_n z / (1-z): summation stops once that is below 1e-16 of
-    the sum (checked every few terms). Entries that would need more than
-    `_MAX_SERIES_TERMS` terms (z within ~1e-3 of 1, i.e. alpha and beta orders of
-    magnitude apart) fall back to scipy.special.hyp2f1, with a warning.
+    the sum (checked every few terms). Entries with z above `_SCIPY_FROM_Z` (alpha and
+    beta far apart) go to scipy.special.hyp2f1 at once (summed after all where it
+    overflows), and any that would still need
+    more than `_MAX_SERIES_TERMS` terms fall back to it, with a warning.
     """
     if z.size <= _SCALAR_ROWS:
         # Serving scores one customer at a time: plain floats beat numpy per-call overhead.
         return np.array([_f21_one_scalar(*row) for row in zip(b, c, z, strict=True)])
     total = np.ones_like(z)
-    active = np.flatnonzero(z > 0)
+    far = z > _SCIPY_FROM_Z
+    if far.any():
+        total[far] = hyp2f1(1.0, b[far], c[far], z[far])
+        # scipy overflows where the series would still converge (heavy buyers): sum those.
+        far[far] = np.isfinite(total[far]) & (total[far] > 0)
+    active = np.flatnonzero((z > 0) & ~far)
     bb, cc, zz = b[active], c[active], z[active]
     term, sums = np.ones_like(zz), np.ones_like(zz)
     ratio, scratch = np.empty_like(zz), np.empty_like(zz)
@@ -288,6 +298,10 @@ def _f21_one_scalar(b: float, c: float, z: float) -> float:
     b, c, z = float(b), float(c), float(z)
     if z <= 0:
         return 1.0
+    if z > _SCIPY_FROM_Z:
+        value = float(hyp2f1(1.0, b, c, z))
+        if math.isfinite(value) and value > 0:
+            return value
     term = total = 1.0
     tol = _SERIES_RTOL * (1 - z) / z
     for n in range(_MAX_SERIES_TERMS):
