@@ -78,7 +78,7 @@ def run_split(transactions: Path, split: str, folder: Path) -> str:
         )
     rows.append(
         f"| | served: churn {report['served']['churn']}, pCLTV {report['served']['pcltv']}; "
-        f"P10-P90 coverage {report['pcltv']['interval_coverage']:.1%} | | | | | | |"
+        f"80% interval coverage {report['pcltv']['interval_coverage']:.1%} | | | | | | |"
     )
     rows.append(
         f"| | ours / BG/NBD | {ours['rmse'] / theirs['rmse']:.3f}x | "
