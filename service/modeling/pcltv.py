@@ -21,6 +21,7 @@ x = orders_total − 1, t_x = avg_days_between_orders · x, T = t_x + recency_da
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import asdict, dataclass
 
@@ -212,16 +213,39 @@ def discount_factor(horizon_days: int, annual_rate: float) -> float:
     return float(np.mean([(1 + annual_rate) ** -((m + 0.5) / 12) for m in range(months)]))
 
 
+@dataclass(frozen=True)
+class ValueInterval:
+    """The 80% interval (low, high) of served values, from the manifest's `interval`: each
+    value's rank band among the customers at training time (`edges`) picks the ratios of
+    the ends of the 80% interval of what customers of that band went on to spend (P10 to
+    P90, or 0 to P80 where more than a tenth spent nothing) to what they were predicted,
+    measured on the validation window (see `service.training.pcltv.fit_interval`).
+    Built once per loaded model: a request only bisects the edges."""
+
+    edges: tuple[float, ...] = ()
+    low: tuple[float, ...] = (1.0,)
+    high: tuple[float, ...] = (1.0,)
+    coverage: float = 0.0  # models trained without one give (value, value), covering nothing
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> ValueInterval:
+        bands = parameters.get("interval")
+        if bands is None:
+            return cls()
+        lower, upper = bands["quantiles"]
+        return cls(tuple(bands["edges"]), tuple(bands["low"]), tuple(bands["high"]), upper - lower)
+
+    def of(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values = np.asarray(values, dtype=float)
+        band = np.searchsorted(np.asarray(self.edges), values, side="right")
+        return values * np.asarray(self.low)[band], values * np.asarray(self.high)[band]
+
+    def around(self, value: float) -> tuple[float, float]:
+        """`of` for one value in plain floats (the API scores one customer per request)."""
+        band = bisect.bisect_right(self.edges, value)
+        return value * self.low[band], value * self.high[band]
+
+
 def interval(values: np.ndarray, parameters: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The 80% interval (low, high) of each served value, from the manifest's `interval`:
-    each value's rank band among the customers at training time (`edges`) picks the ratios
-    of the ends of the 80% interval of what customers of that band went on to spend (P10
-    to P90, or 0 to P80 where more than a tenth spent nothing) to what they were
-    predicted, measured on the validation window (see
-    `service.training.pcltv.fit_interval`). Models without one give (value, value)."""
-    values = np.asarray(values, dtype=float)
-    bands = parameters.get("interval")
-    if bands is None:
-        return values, values
-    band = np.searchsorted(np.asarray(bands["edges"]), values, side="right")
-    return values * np.asarray(bands["low"])[band], values * np.asarray(bands["high"])[band]
+    """The interval of each value under the manifest `parameters` (see ValueInterval)."""
+    return ValueInterval.from_parameters(parameters).of(values)

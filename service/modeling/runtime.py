@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from service.modeling.artifacts import Artifact, Manifest
 from service.modeling.explainer import TreeExplainer
-from service.modeling.pcltv import Probabilistic
+from service.modeling.pcltv import Probabilistic, ValueInterval
 
 # The input name of every exported graph: one float32 matrix of model features.
 INPUT = "features"
@@ -68,6 +68,10 @@ class LoadedModel:
         if "bgnbd" not in self.manifest.parameters:
             return None
         return Probabilistic.from_parameters(self.manifest.parameters)
+
+    @cached_property
+    def value_interval(self) -> ValueInterval:
+        return ValueInterval.from_parameters(self.manifest.parameters)
 
     def model_input(self, X: np.ndarray) -> np.ndarray:
         """The matrix this model's graph takes (pCLTV adds the probabilistic columns)."""

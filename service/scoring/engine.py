@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from service.features.vector import feature_matrix
-from service.modeling.pcltv import interval as pcltv_interval
+from service.modeling.pcltv import ValueInterval
 from service.modeling.rfm import RFM_COLUMNS
 from service.modeling.runtime import INPUT, LoadedModel, session
 from service.offers.propensity import PropensityModel
@@ -108,9 +108,10 @@ class ModelSet:
             return {"expected_orders": None, "p_alive": None, "next_order_days": None}
         return probabilistic.outlook(feature_matrix([row])[0])
 
-    def interval(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The pCLTV model's 80% interval (P10, P90) around served values."""
-        return pcltv_interval(values, self.models["pcltv"].manifest.parameters)
+    @property
+    def value_interval(self) -> ValueInterval:
+        """The pCLTV model's 80% interval around served values."""
+        return self.models["pcltv"].value_interval
 
     def segments(self, X: np.ndarray, rows: list[dict]) -> list[str]:
         return self._segments(self._run(X)["segment"], X, rows)[1]

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import numpy as np
 
 from service.config import Settings
 from service.features.service import read_features, resolve_as_of
@@ -42,7 +41,8 @@ def snapshot_body(
 ) -> dict[str, Any]:
     """The scores body of one snapshot: computed now, or read from `customer_scores`."""
     outlook = models.outlook(features)
-    low, high = models.interval(np.array([scores["pcltv"]]))
+    bounds = models.value_interval
+    low, high = bounds.around(scores["pcltv"])
     wait = outlook["next_order_days"]
     next_order = None
     if wait is not None:
@@ -63,9 +63,9 @@ def snapshot_body(
         "pcltv": {
             "value": scores["pcltv"],
             "interval": {
-                "low": round(float(low[0]), 2),
-                "high": round(float(high[0]), 2),
-                "coverage": INTERVAL_COVERAGE,
+                "low": round(low, 2),
+                "high": round(high, 2),
+                "coverage": bounds.coverage,
             },
             "horizon_days": models.horizon("pcltv"),
             "currency": settings.currency,
@@ -83,10 +83,6 @@ def snapshot_body(
         },
         "model_versions": models.versions,
     }
-
-
-# What the interval is meant to cover (see `service.modeling.pcltv.interval`).
-INTERVAL_COVERAGE = 0.8
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

@@ -48,7 +48,7 @@ async def run_backtest(conn: asyncpg.Connection, config: TrainConfig, log: Log) 
     actual = await labels(conn, predictions.customer_ids, cutoff, horizon_days)
     churned = (actual.orders == 0).astype(int)
     report = side_by_side(predictions, churned, actual.revenue)
-    low, high = models.interval(predictions.scores.pcltv)
+    low, high = models.value_interval.of(predictions.scores.pcltv)
     report["pcltv"]["interval_coverage"] = coverage(actual.revenue, low, high)
     scores = predictions.scores
     report["model_card"] = model_card(

@@ -165,6 +165,27 @@ async def _bgnbd_churn_at(conn, snapshots: Snapshots, first_day, cutoff: date, h
     return fitted, without, churn.bgnbd_churn(fitted.bgnbd, shot.X, horizon, without)
 
 
+def _short_history_selection(
+    model: str,
+    served: str,
+    labelled: int,
+    horizon: int,
+    check: date,
+    outcome: str,
+    chosen_by: str = "",
+) -> dict:
+    """What a probabilistic-only model records of its choice: why no trees, and the
+    shorter window it was checked on."""
+    return {
+        "served": served,
+        "reason": f"{labelled} cutoff(s) with a complete {horizon}-day horizon, "
+        f"{CUTOFFS_NEEDED[model]} needed for trees",
+        "validated_on": str(check),
+        "validation": f"customers known on {check}, {outcome} (the history holds no complete "
+        f"horizon); fitted on the data up to that day{chosen_by}",
+    }
+
+
 def _pick(candidates: dict[str, dict], key: str) -> str:
     """The candidate with the lowest `key` on validation (the first on a tie)."""
     return min(candidates, key=lambda name: candidates[name][key])
@@ -187,14 +208,9 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
         _, outcome = await snapshots.outcomes(check, window)
         y = (outcome.orders == 0).astype(int)
         candidates = {"bgnbd": classification_report(y, predicted)}
-        selection = {
-            "served": "bgnbd",
-            "reason": f"{len(cutoffs)} cutoff(s) with a complete {horizon}-day horizon, "
-            f"{CUTOFFS_NEEDED['churn']} needed for trees",
-            "validated_on": str(check),
-            "validation": f"customers known on {check}, no order in the next {window} days "
-            "(the history holds no complete horizon); fitted on the data up to that day",
-        }
+        selection = _short_history_selection(
+            "churn", "bgnbd", len(cutoffs), horizon, check, f"no order in the next {window} days"
+        )
         window_info = {"fitted_as_of": str(as_of), "validation_cutoff": str(check)}
         return _bgnbd_churn_artifact(
             fitted, without, newest, horizon, candidates, selection, window_info, y, predicted
@@ -351,15 +367,15 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
         predicted = predictions[served]
         if served == PARETO:
             serving = await snapshots.pareto_nbd(as_of, horizon)
-        selection = {
-            "served": served,
-            "reason": f"{len(cutoffs)} cutoff(s) with a complete {horizon}-day horizon, "
-            f"{CUTOFFS_NEEDED['pcltv']} needed for trees",
-            "validated_on": str(check),
-            "validation": f"customers known on {check}, net revenue in the next {window} days "
-            "(the history holds no complete horizon); fitted on the data up to that day; "
-            "chosen by RMSE",
-        }
+        selection = _short_history_selection(
+            "pcltv",
+            served,
+            len(cutoffs),
+            horizon,
+            check,
+            f"net revenue in the next {window} days",
+            "; chosen by RMSE",
+        )
         window_info = {"fitted_as_of": str(as_of), "validation_cutoff": str(check)}
         model = pcltv.PcltvModel(serving)
         return _pcltv_artifact(
@@ -374,7 +390,7 @@ async def train_pcltv(conn, snapshots: Snapshots, config: TrainConfig, first_day
     trained_tenure = float(np.nanmax(X_train[:, TENURE_COLUMN]))
     trees_model = pcltv.PcltvModel(then, regressor, 1.0).anchored(shot.X, trained_tenure)
     augmented = then.augment(shot.X)
-    trees, probabilistic = trees_model.trees(augmented), revenue_of(then, shot.X)
+    trees, probabilistic = trees_model.trees(augmented), revenue_column(augmented)
     actual = outcome.revenue
     mix = pcltv.serving_mix(shot.X[:, TENURE_COLUMN], newest.X[:, TENURE_COLUMN], trained_tenure)
     predictions = {
