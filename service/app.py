@@ -31,6 +31,7 @@ from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
 from service.ops.security import SecurityHeadersMiddleware
+from service.privacy.router import router as privacy_router
 from service.scoring import freshness
 from service.scoring.nbo import NboContext, OfferCache
 from service.scoring.router import router as scoring_router
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         features_router,
         events_router,
         customers_router,
+        privacy_router,
         offers_router,
         changes_router,
         audiences_router,
@@ -165,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         DeadlineMiddleware,
         read_seconds=settings.read_deadline_seconds,
         write_seconds=settings.write_deadline_seconds,
+        export_seconds=settings.export_deadline_seconds,
         max_in_flight=settings.max_requests_in_flight,
     )
     app.add_middleware(LimitsMiddleware, limits=request_limits(settings))

@@ -199,6 +199,9 @@ class Settings(BaseSettings):
     write_deadline_seconds: float = Field(
         default=10.0, gt=0, description="Deadline of ingest and other writes."
     )
+    export_deadline_seconds: float = Field(
+        default=300.0, gt=0, description="Deadline of a streamed customer export."
+    )
     db_acquire_timeout_seconds: float = Field(
         default=1.0, gt=0, description="Longest wait for a free database connection."
     )

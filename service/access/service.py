@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.access.models import api_keys
 from service.db import RequestPool
 
-SCOPES = ("events:write", "scores:read", "admin")
+SCOPES = ("events:write", "scores:read", "privacy", "admin")
 KEY_PREFIX = "cs_"
 
 

@@ -88,7 +88,7 @@ async def import_file(
                 )
                 (rejected if isinstance(outcome, Rejection) else staged).append(outcome)
             if staged:
-                stored = await store_events(conn, staged)
+                stored = await store_events(conn, staged, source="import")
                 summary.accepted += stored.accepted
                 summary.duplicates += stored.duplicates
                 rejected.extend(stored.rejected)

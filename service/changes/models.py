@@ -17,7 +17,9 @@ score_changes = Table(
     metadata,
     Column("seq", BigInteger, primary_key=True),
     Column("type", Text, nullable=False),
-    Column("customer_id", Text, nullable=False),
+    # NULL for `customer.erased`, which names the erasure instead (`erasure_id`).
+    Column("customer_id", Text),
+    Column("erasure_id", Text),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("before", JSONB),
     Column("after", JSONB),

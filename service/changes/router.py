@@ -76,6 +76,7 @@ async def list_changes(
                 id=cursor.change_id(row["seq"]),
                 type=row["type"],
                 customer_id=row["customer_id"],
+                erasure_id=row["erasure_id"],
                 occurred_at=row["occurred_at"],
                 before=None if row["before"] is None else json.loads(row["before"]),
                 after=None if row["after"] is None else json.loads(row["after"]),

@@ -28,7 +28,14 @@ class ScoreSnapshot(BaseModel):
 class Change(BaseModel):
     id: str = Field(description="`chg_` and the change's position in the feed.")
     type: ChangeType
-    customer_id: str
+    customer_id: str | None = Field(
+        description="The customer; null for `customer.erased`, which keeps no trace of the id."
+    )
+    erasure_id: str | None = Field(
+        default=None,
+        description="For `customer.erased`: the `erasure_id` that `DELETE "
+        "/v1/customers/{customer_id}` answered; null for other changes.",
+    )
     occurred_at: datetime = Field(description="When the change was committed.")
     before: ScoreSnapshot | None = Field(
         description="The scores before (for `scores.changed`: at the customer's previous "

@@ -25,22 +25,26 @@ CHANGE_TYPES = (
     "segment.changed",
     "churn_band.changed",
     "tier.changed",
+    "customer.erased",
 )
+ERASED = "customer.erased"
 
 
 @dataclass(frozen=True)
 class NewChange:
     type: str
-    customer_id: str
+    customer_id: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    erasure_id: str | None = None
 
 
 _INSERT = """
-INSERT INTO score_changes (seq, type, customer_id, occurred_at, before, after)
-SELECT nextval('score_changes_seq'), type, customer_id, clock_timestamp(), before, after
-FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[])
-     WITH ORDINALITY AS c(type, customer_id, before, after, position)
+INSERT INTO score_changes (seq, type, customer_id, occurred_at, before, after, erasure_id)
+SELECT nextval('score_changes_seq'), type, customer_id, clock_timestamp(), before, after,
+       erasure_id
+FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[])
+     WITH ORDINALITY AS c(type, customer_id, before, after, erasure_id, position)
 ORDER BY position
 """
 
@@ -57,6 +61,7 @@ async def record(conn: asyncpg.Connection, changes: Sequence[NewChange]) -> None
         [c.customer_id for c in changes],
         [None if c.before is None else json.dumps(c.before) for c in changes],
         [None if c.after is None else json.dumps(c.after) for c in changes],
+        [c.erasure_id for c in changes],
     )
 
 
@@ -104,9 +109,10 @@ async def read_page(
         ), hits AS (
           SELECT * FROM scanned WHERE {condition} ORDER BY seq LIMIT $2 + 1
         )
-        SELECT seq, type, customer_id, occurred_at, before, after, false AS edge FROM hits
+        SELECT seq, type, customer_id, occurred_at, before, after, erasure_id, false AS edge
+        FROM hits
         UNION ALL
-        SELECT max(seq), NULL, NULL, NULL, NULL, NULL, count(*) = $3 FROM scanned
+        SELECT max(seq), NULL, NULL, NULL, NULL, NULL, NULL, count(*) = $3 FROM scanned
         """,
         after,
         limit,

@@ -1,4 +1,5 @@
-"""Tables of the events domain: the append-only event log and the rescoring outbox."""
+"""Tables of the events domain: the append-only event log, the rescoring outbox and the
+tombstones of erased customers."""
 
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +32,9 @@ events = Table(
     Column("properties", JSONB, nullable=False),
     Column("fingerprint", LargeBinary, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The way in (api, import, segment, shopify, stripe, nats); NULL for events stored
+    # before sources were recorded.
+    Column("source", Text),
     PrimaryKeyConstraint("customer_id", "event_id"),
     # Idempotency is global by event_id. Under Citus this becomes a ledger
     # table distributed by event_id; on one node a unique index is enough.
@@ -48,4 +52,23 @@ score_outbox = Table(
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("customer_id", "id"),
     Index("score_outbox_id", "id"),
+)
+
+# Keyed hashes (HMAC-SHA256 with the `tombstones` secret) of erased customers' ids: the
+# write path counts their events as duplicates, so a replay cannot bring them back, and no
+# id is kept in clear.
+erased_customers = Table(
+    "erased_customers",
+    metadata,
+    Column("id_hash", LargeBinary, primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Random keys the service makes for itself, kept where every process finds the same one.
+privacy_secrets = Table(
+    "privacy_secrets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("secret", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from service.events import tombstones
 from service.events.fingerprint import canonical_amount
 from service.events.schemas import Rejection
 from service.events.validation import StagedEvent
@@ -33,6 +34,7 @@ EVENT_COLUMNS = (
     "amount",
     "properties",
     "fingerprint",
+    "source",
 )
 
 
@@ -56,13 +58,18 @@ _EXISTING_EVENTS = "SELECT event_id, fingerprint FROM events WHERE event_id = AN
 
 
 async def store_events(
-    conn: asyncpg.Connection, staged: list[StagedEvent], deadline_seconds: float | None = None
+    conn: asyncpg.Connection,
+    staged: list[StagedEvent],
+    deadline_seconds: float | None = None,
+    source: str = "api",
 ) -> IngestOutcome:
     """Store what is new, count duplicates, reject conflicts; retried on a rare id race.
 
     `deadline_seconds` bounds every statement of the transaction (the API's connections
-    default to the shorter read deadline)."""
-    return await in_write_transaction(conn, deadline_seconds, lambda: store_locked(conn, staged))
+    default to the shorter read deadline); `source` names the way in, kept with each event."""
+    return await in_write_transaction(
+        conn, deadline_seconds, lambda: store_locked(conn, staged, source)
+    )
 
 
 async def in_write_transaction(
@@ -95,10 +102,17 @@ async def lock_keys(conn: asyncpg.Connection, keys: Iterable[str]) -> None:
     await conn.execute(_LOCK_KEYS, sorted(set(keys)))
 
 
-async def store_locked(conn: asyncpg.Connection, staged: list[StagedEvent]) -> IngestOutcome:
-    """The write itself; must run inside `in_write_transaction`."""
+async def store_locked(
+    conn: asyncpg.Connection, staged: list[StagedEvent], source: str = "api"
+) -> IngestOutcome:
+    """The write itself; must run inside `in_write_transaction`. Events of erased customers
+    are duplicates: the erasure took these same locks, so its tombstone is visible here."""
     outcome = IngestOutcome()
     await lock_keys(conn, (s.event.customer_id for s in staged))
+    erased = await tombstones.erased_among(conn, (s.event.customer_id for s in staged))
+    if erased:
+        outcome.duplicates = sum(s.event.customer_id in erased for s in staged)
+        staged = [s for s in staged if s.event.customer_id not in erased]
     fresh = _admit_in_order(
         staged,
         await _stored_fingerprints(conn, staged),
@@ -108,10 +122,12 @@ async def store_locked(conn: asyncpg.Connection, staged: list[StagedEvent]) -> I
     if not fresh:
         return outcome
     await conn.copy_records_to_table(
-        "events", records=map(_event_record, fresh), columns=EVENT_COLUMNS
+        "events",
+        records=(_event_record(item, source) for item in fresh),
+        columns=EVENT_COLUMNS,
     )
     outcome.accepted = len(fresh)
-    await upkeep.apply(conn, fresh)
+    await upkeep.apply(conn, fresh, source)
     await upkeep.mark_for_rescoring(conn, [s.event.customer_id for s in fresh])
     return outcome
 
@@ -173,7 +189,7 @@ def _admit_in_order(
     return admitted
 
 
-def _event_record(item: StagedEvent) -> tuple:
+def _event_record(item: StagedEvent, source: str) -> tuple:
     event = item.event
     return (
         event.customer_id,
@@ -185,4 +201,5 @@ def _event_record(item: StagedEvent) -> tuple:
         event.amount,
         item.properties_json,
         item.fingerprint,
+        source,
     )

@@ -83,5 +83,7 @@ customer_facts = Table(
     Column("event_id", Text, nullable=False),
     Column("day", Date, nullable=False),
     Column("value", JSONB, nullable=False),
+    # The source of the event that stated it (consent history shows where consent came from).
+    Column("source", Text),
     PrimaryKeyConstraint("customer_id", "kind", "occurred_at", "event_id"),
 )

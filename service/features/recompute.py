@@ -83,7 +83,7 @@ FROM events WHERE customer_id = ANY($1::text[]) GROUP BY customer_id
 """
 
 _FACT_EVENTS = """
-SELECT customer_id, event_id, type, occurred_at, day, properties::text AS properties
+SELECT customer_id, event_id, type, occurred_at, day, properties::text AS properties, source
 FROM events WHERE customer_id = ANY($1::text[]) AND type = ANY($2::text[])
 """
 
@@ -107,6 +107,7 @@ async def recompute_customers(conn: asyncpg.Connection, customer_ids: Sequence[s
                         row["event_id"],
                         row["day"],
                         json.dumps(value),
+                        row["source"],
                     )
                 )
         if facts:

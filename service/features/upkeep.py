@@ -149,9 +149,9 @@ ON CONFLICT (customer_id) DO UPDATE SET
   last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at)
 """
 ADD_FACTS = """
-INSERT INTO customer_facts (customer_id, kind, occurred_at, event_id, day, value)
+INSERT INTO customer_facts (customer_id, kind, occurred_at, event_id, day, value, source)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::date[],
-                     $6::jsonb[])
+                     $6::jsonb[], $7::text[])
 ON CONFLICT DO NOTHING
 """
 
@@ -175,13 +175,13 @@ async def completed_order_amounts(
     return {(row["customer_id"], row["order_id"]): row["amount"] for row in rows}
 
 
-async def apply(conn: asyncpg.Connection, fresh: Sequence[StoredEvent]) -> None:
-    """Add newly stored events to orders, buckets, customers and facts."""
+async def apply(conn: asyncpg.Connection, fresh: Sequence[StoredEvent], source: str) -> None:
+    """Add newly stored events (from `source`) to orders, buckets, customers and facts."""
     buckets = _engagement_buckets(fresh)
     await _apply_orders(conn, fresh, buckets)
     await _write_buckets(conn, buckets)
     await _see_customers(conn, fresh)
-    await _add_facts(conn, fresh)
+    await _add_facts(conn, fresh, source)
 
 
 Buckets = dict[tuple[str, Any], list]
@@ -273,13 +273,13 @@ async def _see_customers(conn: asyncpg.Connection, staged: Sequence[StoredEvent]
     )
 
 
-async def _add_facts(conn: asyncpg.Connection, staged: Sequence[StoredEvent]) -> None:
+async def _add_facts(conn: asyncpg.Connection, staged: Sequence[StoredEvent], source: str) -> None:
     rows = [
-        (s.event.customer_id, kind, s.event.occurred_at, s.event.event_id, s.day, value)
+        (s.event.customer_id, kind, s.event.occurred_at, s.event.event_id, s.day, value, source)
         for s in staged
         for kind, value in facts_of(s.event.type, s.event.properties)
     ]
     if rows:
         columns = [list(column) for column in zip(*rows, strict=True)]
-        columns[-1] = [json.dumps(value) for value in columns[-1]]
+        columns[5] = [json.dumps(value) for value in columns[5]]
         await conn.execute(ADD_FACTS, *columns)

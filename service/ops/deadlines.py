@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from service.ops.errors import retry_later
 
@@ -26,18 +27,30 @@ log = logging.getLogger("scorer.deadlines")
 ALWAYS_ADMITTED = frozenset({"/healthz", "/readyz", "/metrics"})
 # POST routes that only read (and may log a decision): they get the read deadline.
 READING_POSTS = frozenset({"/v1/score"})
+# Streamed documents as long as a customer's history: a deadline of their own.
+EXPORTS = re.compile(r"^/v1/customers/[^/]+/export$")
 
 
 class DeadlineMiddleware:
-    def __init__(self, app, read_seconds: float, write_seconds: float, max_in_flight: int):
+    def __init__(
+        self,
+        app,
+        read_seconds: float,
+        write_seconds: float,
+        export_seconds: float,
+        max_in_flight: int,
+    ):
         self.app = app
         self.read_seconds = read_seconds
         self.write_seconds = write_seconds
+        self.export_seconds = export_seconds
         self.max_in_flight = max_in_flight
         self.in_flight = 0
 
     def deadline_of(self, scope) -> float:
         method = scope["method"]
+        if method == "GET" and EXPORTS.match(scope["path"]):
+            return self.export_seconds
         if method in ("GET", "HEAD", "OPTIONS") or scope["path"] in READING_POSTS:
             return self.read_seconds
         return self.write_seconds

@@ -157,6 +157,9 @@ ContextValue = (
 )
 
 
+STORED_CONTEXT_FIELDS = frozenset({"cart_value", "channel", "device"})
+
+
 class ScoreContext(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -199,4 +202,7 @@ class ScoreRequest(BaseModel):
     explain: StrictBool = False
 
     def context_dict(self) -> dict[str, Any]:
-        return self.context.model_dump(exclude_none=True)
+        """What is kept of the context with the offer decision: the named fields only.
+        Other keys are checked (so a client learns of a mistake) but not stored: nothing
+        reads them, and a free-form context is where personal data would pile up."""
+        return self.context.model_dump(exclude_none=True, include=STORED_CONTEXT_FIELDS)

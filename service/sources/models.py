@@ -38,6 +38,7 @@ dead_letters = Table(
         unique=True,
         postgresql_where=text("external_id IS NOT NULL"),
     ),
+    Index("dead_letters_customer", "customer_id", postgresql_where=text("customer_id IS NOT NULL")),
 )
 
 # The signing secrets of shop platforms (Shopify app secrets, Stripe endpoint secrets). They
@@ -62,6 +63,7 @@ source_orders = Table(
     Column("source", Text, primary_key=True),
     Column("order_id", Text, primary_key=True),
     Column("customer_id", Text, nullable=False),
+    Index("source_orders_customer", "customer_id"),
 )
 
 # What each `scorer consume` (by durable name) last saw of its JetStream consumer, so that

@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, Field
 
+from service.events import tombstones
 from service.events.service import in_write_transaction, lock_keys
 from service.ops.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REFUSED
 from service.ops.responses import error_responses
@@ -41,10 +42,14 @@ async def store_delivery(
 
     async def work():
         if orders:
+            # Under the customers' locks, as an erasure is: an erased customer's orders are
+            # not remembered again.
+            await lock_keys(conn, [customer_id for _, customer_id in orders])
+            erased = await tombstones.erased_among(conn, [c for _, c in orders])
             await conn.executemany(
                 "INSERT INTO source_orders (source, order_id, customer_id) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
-                [(source, order_id, customer) for order_id, customer in orders],
+                [(source, order, customer) for order, customer in orders if customer not in erased],
             )
         events = list(mapped)
         if mapped_in_transaction is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from service.events import tombstones
 from service.events.service import IngestOutcome, in_write_transaction, store_locked
 from service.events.validation import EventRules, StagedEvent
 from service.sources import dead_letters
@@ -72,7 +73,7 @@ async def store_in_transaction(
     for index, item in enumerate(mapped):
         outcome = rules.stage(index, item.event, now, item.content)
         (staged if isinstance(outcome, StagedEvent) else rejected).append(outcome)
-    stored = await store_locked(conn, staged) if staged else IngestOutcome()
+    stored = await store_locked(conn, staged, source) if staged else IngestOutcome()
     letters = list(unmappable)
     for rejection in sorted([*rejected, *stored.rejected], key=lambda r: r.index):
         item = mapped[rejection.index]
@@ -85,8 +86,35 @@ async def store_in_transaction(
                 customer_id=_customer_of(item.event),
             )
         )
-    await dead_letters.record(conn, letters)
-    return SourceOutcome(stored.accepted, stored.duplicates, letters)
+    # An erased customer's messages are not kept, not even as dead letters: they count as
+    # duplicates, as their events do.
+    named = [_named_ids(letter) for letter in letters]
+    erased = await tombstones.erased_among(conn, set().union(*named))
+    kept = [letter for letter, ids in zip(letters, named, strict=True) if not ids & erased]
+    await dead_letters.record(conn, kept)
+    return SourceOutcome(stored.accepted, stored.duplicates + len(letters) - len(kept), kept)
+
+
+# Enough for any message a source sends about one customer; a larger one is checked in part.
+_MAX_NAMED_VALUES = 1000
+
+
+def _named_ids(letter: DeadLetter) -> set[str]:
+    """Who a letter may be about: its customer, else every id-like value of its payload (a
+    message the source could not attribute may still name an erased customer)."""
+    if letter.customer_id is not None:
+        return {letter.customer_id}
+    found: set[str] = set()
+    pending = [letter.payload]
+    while pending and len(found) < _MAX_NAMED_VALUES:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            found.add(str(value))
+    return found
 
 
 def _customer_of(event: dict[str, Any]) -> str | None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import asyncpg
 
+from service.changes.service import ERASED
+
 # Changes read per webhook and transaction.
 BATCH = 500
 # Webhooks served per step (each in a transaction of its own).
@@ -30,10 +32,11 @@ _FILTERED_SCORES = {"churn_band": "churn_band", "segment": "segment", "tier": "p
 class Change:
     seq: int
     type: str
-    customer_id: str
+    customer_id: str | None
     occurred_at: datetime
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    erasure_id: str | None = None
 
 
 def new_delivery_id() -> str:
@@ -50,7 +53,10 @@ def wire_time(moment: datetime) -> str:
 
 
 def matches(filters: dict[str, str], change: Change) -> bool:
-    """Every filter holds between the change's before and after snapshots."""
+    """Every filter holds between the change's before and after snapshots. An erasure
+    passes every filter: whoever may have been sent the customer's scores hears of it."""
+    if change.type == ERASED:
+        return True
     for name, wanted in filters.items():
         score, _, direction = name.rpartition("_")
         key = _FILTERED_SCORES[score]
@@ -77,6 +83,8 @@ def body(change: Change) -> str:
             "after": change.after,
         },
     }
+    if change.type == ERASED:
+        document["data"]["erasure_id"] = change.erasure_id
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -90,7 +98,8 @@ FOR NO KEY UPDATE SKIP LOCKED
 """
 
 _READ = """
-SELECT seq, type, customer_id, occurred_at, before::text AS before, after::text AS after
+SELECT seq, type, customer_id, occurred_at, before::text AS before, after::text AS after,
+       erasure_id
 FROM score_changes
 WHERE seq > $1
 ORDER BY seq
@@ -101,10 +110,11 @@ LIMIT $2
 # moved the webhook's position back: the delivery is queued again, under the same id.
 _INSERT = """
 INSERT INTO webhook_deliveries AS d
-    (id, endpoint_id, change_seq, type, occurred_at, payload, next_attempt_at)
-SELECT u.id, $1, u.seq, u.type, u.occurred_at, u.payload, now() + make_interval(secs => $7)
-FROM unnest($2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[])
-    AS u(id, seq, type, occurred_at, payload)
+    (id, endpoint_id, change_seq, type, occurred_at, payload, customer_id, next_attempt_at)
+SELECT u.id, $1, u.seq, u.type, u.occurred_at, u.payload, u.customer_id,
+       now() + make_interval(secs => $7)
+FROM unnest($2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[], $8::text[])
+    AS u(id, seq, type, occurred_at, payload, customer_id)
 ON CONFLICT (endpoint_id, change_seq) DO UPDATE
 SET status = 'pending', round_attempts = 0, next_attempt_at = excluded.next_attempt_at
 """
@@ -120,6 +130,7 @@ def _change(row: asyncpg.Record) -> Change:
         occurred_at=row["occurred_at"],
         before=None if row["before"] is None else json.loads(row["before"]),
         after=None if row["after"] is None else json.loads(row["after"]),
+        erasure_id=row["erasure_id"],
     )
 
 
@@ -152,6 +163,7 @@ async def fan_out_one(conn: asyncpg.Connection, first_delay: float) -> Batch | N
                 [c.occurred_at for c in chosen],
                 [body(c) for c in chosen],
                 first_delay,
+                [c.customer_id for c in chosen],
             )
         await conn.execute(_ADVANCE, endpoint["id"], changes[-1].seq)
     return Batch(len(changes), len(chosen))

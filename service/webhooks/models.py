@@ -60,6 +60,8 @@ webhook_deliveries = Table(
     Column("type", Text, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("payload", Text, nullable=False),
+    # Whose change it carries, so that erasing a customer finds its pending payloads.
+    Column("customer_id", Text),
     Column("status", Text, nullable=False, server_default="pending"),
     # All attempts ever made, and those since it was last (re)queued (its place in the
     # retry schedule).
@@ -79,5 +81,10 @@ webhook_deliveries = Table(
         "endpoint_id",
         "next_attempt_at",
         postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "webhook_deliveries_customer",
+        "customer_id",
+        postgresql_where=text("customer_id IS NOT NULL"),
     ),
 )

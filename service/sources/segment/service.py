@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from service.events import tombstones
 from service.events.service import in_write_transaction, lock_keys
 from service.events.validation import EventRules, StagedEvent
 from service.sources.dead_letters import DeadLetter, storable_json
@@ -29,8 +30,9 @@ from service.sources.unusable import Unusable
 from service.sources.write import Mapped, store_in_transaction
 
 SOURCE = "segment"
-# Advisory-lock keys of anonymous ids, apart from customer ids that happen to be equal.
-_ANONYMOUS_LOCK = "anonymous_id:"
+# Advisory-lock and tombstone keys of anonymous ids, apart from customer ids that happen to
+# be equal.
+ANONYMOUS_KEY = "anonymous_id:"
 
 
 @dataclass
@@ -66,8 +68,12 @@ async def ingest(
     async def work() -> SegmentOutcome:
         customers = {t.user_id for t, _ in translated if t.user_id} | set(linked.values())
         # store_locked takes these same customer locks again (free) with the events.
-        await lock_keys(conn, [*customers, *(_ANONYMOUS_LOCK + a for a in anonymous)])
-        batch = _Batch(rules, received_at, await _links(conn, anonymous), list(letters))
+        await lock_keys(conn, [*customers, *(ANONYMOUS_KEY + a for a in anonymous)])
+        links = await _links(conn, anonymous)
+        erased = await tombstones.erased_among(
+            conn, [*customers, *(ANONYMOUS_KEY + a for a in anonymous)]
+        )
+        batch = _Batch(rules, received_at, links, list(letters), erased)
         await batch.resolve(conn, translated)
         stored = await store_in_transaction(
             conn, rules, SOURCE, batch.mapped, batch.letters, received_at
@@ -115,6 +121,7 @@ class _Batch:
         received_at: datetime,
         links: dict[str, str],
         letters: list[DeadLetter],
+        erased: set[str],
     ) -> None:
         self.rules = rules
         self.received_at = received_at
@@ -125,6 +132,9 @@ class _Batch:
         self.waiting: list[tuple[str, dict[str, Any], Any]] = []
         self.held = 0
         self.held_duplicates = 0
+        # Erased customers and the anonymous ids they had (as `ANONYMOUS_KEY` + id): no
+        # link is made to or from them again, and their events are duplicates.
+        self.erased = erased
 
     async def resolve(self, conn: asyncpg.Connection, translated) -> None:
         previous = {t.previous_id for t, _ in translated if t.previous_id}
@@ -132,6 +142,9 @@ class _Batch:
         for translation, message in translated:
             self._link(translation, message, own_customers)
             customer = translation.user_id or self.links.get(translation.anonymous_id or "")
+            if customer is None and ANONYMOUS_KEY + translation.anonymous_id in self.erased:
+                self.held_duplicates += len(translation.events)
+                continue
             for event in translation.events:
                 if customer is None:
                     self.waiting.append((translation.anonymous_id, event, message))
@@ -159,7 +172,11 @@ class _Batch:
         if not translation.links:
             return
         user = translation.user_id
+        if user in self.erased:
+            return
         for anonymous_id in {translation.previous_id, translation.anonymous_id} - {None, user}:
+            if ANONYMOUS_KEY + anonymous_id in self.erased:
+                continue
             known = self.links.get(anonymous_id)
             if known == user:
                 continue

@@ -1,0 +1,59 @@
+"""`DELETE /v1/customers/{id}` (erasure) and `GET /v1/customers/{id}/export` (access and
+portability), for keys with the `privacy` scope (or `admin`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import StreamingResponse
+
+from service.access.service import ApiKey
+from service.deps import CustomerId, Pool, ScopedBearer
+from service.ops.responses import error_responses
+from service.privacy.erasure import erase
+from service.privacy.export import export_stream
+from service.privacy.schemas import CustomerExport, Erasure
+
+router = APIRouter(prefix="/v1/customers", tags=["privacy"])
+
+PrivacyKey = Annotated[ApiKey, Depends(ScopedBearer("privacy"))]
+
+
+@router.delete(
+    "/{customer_id}",
+    response_model=Erasure,
+    summary="Erase a customer from every table; their events are refused from then on",
+    responses=error_responses(),
+)
+async def erase_customer(
+    request: Request, customer_id: CustomerId, pool: Pool, _key: PrivacyKey
+) -> Erasure:
+    deadline = request.app.state.settings.write_deadline_seconds
+    async with pool.acquire() as conn:
+        outcome = await erase(conn, customer_id, deadline)
+    return Erasure(**vars(outcome))
+
+
+@router.get(
+    "/{customer_id}/export",
+    response_model=CustomerExport,
+    summary="Everything held about a customer, as one JSON document (streamed)",
+    responses=error_responses(extra={404: "Nothing is held about this customer"}),
+)
+async def export_customer(
+    request: Request, customer_id: CustomerId, pool: Pool, _key: PrivacyKey
+) -> StreamingResponse:
+    settings = request.app.state.settings
+    pieces = export_stream(pool, customer_id, settings.zone, settings.currency)
+    head = await anext(pieces)
+    if head is None:
+        await pieces.aclose()
+        raise HTTPException(404, f"nothing is held about customer {customer_id!r}")
+
+    async def document():
+        yield head
+        async for piece in pieces:
+            yield piece
+
+    return StreamingResponse(document(), media_type="application/json")
