@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import subprocess
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -489,3 +491,48 @@ def test_erasure_leaves_no_trace_and_replays_are_duplicates(world):
         assert [c["erasure_id"] for c in feed] == [erasure["erasure_id"]]
         assert reader.get(f"/v1/customers/{ERASED}").status_code == 404
         assert features(reader, KEPT, NOW.isoformat()) == before_kept
+
+
+def test_an_erasure_racing_writes_leaves_nothing_behind(world):
+    """Writers keep sending a customer's events while they are erased: whatever landed before
+    the erasure is gone with it, whatever came after is a duplicate."""
+    server = world["server"]
+    racer = "racer-5b1e"
+    stop = threading.Event()
+    answers: list[dict] = []
+
+    def write() -> None:
+        with server.client(world["write_key"]) as writer:
+            n = 0
+            while not stop.is_set():
+                event = {
+                    "event_id": f"race-{n}",
+                    "customer_id": racer,
+                    "type": "order_completed",
+                    "occurred_at": at(1),
+                    "order_id": f"race-o{n}",
+                    "amount": "5",
+                }
+                answers.append(writer.post("/v1/events", json={"events": [event]}).json())
+                n += 1
+
+    writers = [threading.Thread(target=write) for _ in range(3)]
+    for thread in writers:
+        thread.start()
+    wait_until(lambda: len(answers) > 20, 30, "writes to race with")
+    with server.client(world["privacy_key"]) as dpo:
+        erasure = dpo.delete(f"/v1/customers/{racer}")
+    after = len(answers)
+    wait_until(lambda: len(answers) > after + 20, 30, "writes after the erasure")
+    stop.set()
+    for thread in writers:
+        thread.join()
+    assert erasure.status_code == 200 and erasure.json()["deleted"]["events"] > 0
+    assert all(answer.get("rejected") == [] for answer in answers), answers[:3]
+    assert answers[-1] == {"accepted": 0, "duplicates": 1, "rejected": []}
+    for table in ("events", "orders", "customer_daily", "customers", "score_outbox"):
+        assert server.sql(f"SELECT count(*) FROM {table} WHERE customer_id = $1", racer)[0][0] == 0
+    time.sleep(1.5)  # the scoring loop's next rounds find nobody to score
+    assert (
+        server.sql("SELECT count(*) FROM customer_scores WHERE customer_id = $1", racer)[0][0] == 0
+    )
