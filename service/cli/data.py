@@ -51,6 +51,8 @@ def cmd_recompute(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    import asyncpg
+
     from service.events.retention import purge_events
 
     settings = load_settings()
@@ -70,7 +72,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
             done += deleted
             print(f"deleted {deleted} events ({done} so far)", file=sys.stderr, flush=True)
 
-        purged = await purge_events(raw, today, days, progress=progress)
+        try:
+            purged = await purge_events(raw, today, days, progress=progress)
+        except asyncpg.LockNotAvailableError as error:
+            raise UsageError(
+                "ingest batches held the retention horizon for too long to move it "
+                f"({error}); run the command again"
+            ) from error
         print(
             f"purged {purged.deleted} events of days before {purged.horizon.purged_before} "
             f"(SCORER_EVENT_RETENTION_DAYS={purged.horizon.retention_days}); kept "

@@ -13,6 +13,7 @@ arrived) or whose order's day is on or after the horizon, which recompute rebuil
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,9 +23,10 @@ import asyncpg
 from service.features.retention import RETENTION_LOCK, Horizon, read_horizon
 
 BATCH = 10_000
-# Moving the horizon waits for the ingests in flight, and new ingests queue behind it: a
-# short wait, retried by the next round, keeps that queue shorter than their lock timeout.
+# Moving the horizon waits for the ingests in flight, and new ingests queue behind it: short
+# waits, tried again after a pause, keep that queue shorter than their lock timeout.
 _ADVANCE_LOCK_TIMEOUT_MS = 500
+_ADVANCE_ATTEMPTS, _ADVANCE_PAUSE_SECONDS = 5, 0.2
 
 _ADVANCE = """
 INSERT INTO event_retention AS r (id, purged_before, retention_days)
@@ -65,10 +67,17 @@ async def advance_horizon(conn: asyncpg.Connection, horizon: Horizon) -> Horizon
     current = await read_horizon(conn)
     if current is not None and current.purged_before >= horizon.purged_before:
         return current
-    async with conn.transaction():
-        await conn.execute(f"SET LOCAL lock_timeout = {_ADVANCE_LOCK_TIMEOUT_MS}")
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", RETENTION_LOCK)
-        await conn.execute(_ADVANCE, horizon.purged_before, horizon.retention_days)
+    for attempt in range(_ADVANCE_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = {_ADVANCE_LOCK_TIMEOUT_MS}")
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", RETENTION_LOCK)
+                await conn.execute(_ADVANCE, horizon.purged_before, horizon.retention_days)
+            break
+        except asyncpg.LockNotAvailableError:
+            if attempt == _ADVANCE_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(_ADVANCE_PAUSE_SECONDS)
     return await read_horizon(conn) or horizon
 
 
