@@ -1,17 +1,20 @@
-"""The background work of a process: the scoring loop, webhook fan-out and delivery, and
-change-feed retention. `scorer serve` runs it in each worker unless
-`SCORER_BACKGROUND_WORK=false`; `scorer worker` runs it alone. Several processes share
-the work through PostgreSQL row locks, so any number may run."""
+"""The background work of a process: the scoring loop, webhook fan-out and delivery,
+change-feed retention and raw-event retention (when SCORER_EVENT_RETENTION_DAYS is set).
+`scorer serve` runs it in each worker unless `SCORER_BACKGROUND_WORK=false`; `scorer worker`
+runs it alone. Several processes share the work through PostgreSQL row locks, so any number
+may run."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 from service.changes.service import purge_expired
 from service.config import Settings
 from service.db import RequestPool
+from service.events.retention import purge_events
 from service.scoring.freshness import LoopSettings, ScoringLoop
 from service.scoring.store import ModelStore
 from service.scoring.transitions import Thresholds
@@ -50,8 +53,11 @@ def scoring_loop(
     return ScoringLoop(pool, models, settings.zone, loop_settings, changed)
 
 
-async def keep_retention(pool: RequestPool, days: int, stop: asyncio.Event) -> None:
-    """Change records, and finished webhook deliveries of them, past the retention."""
+async def keep_retention(pool: RequestPool, settings: Settings, stop: asyncio.Event) -> None:
+    """Change records, and finished webhook deliveries of them, past the feed's retention;
+    raw events past theirs, if set (each batch its own transaction, rows skipped when
+    another process is deleting them)."""
+    days = settings.changes.retention_days
     while not stop.is_set():
         try:
             async with pool.acquire() as conn:
@@ -59,8 +65,11 @@ async def keep_retention(pool: RequestPool, days: int, stop: asyncio.Event) -> N
                     pass
                 while await purge_finished(conn, days):
                     pass
+                if settings.event_retention_days is not None:
+                    today = datetime.now(UTC).astimezone(settings.zone).date()
+                    await purge_events(conn, today, settings.event_retention_days)
         except Exception:  # retention is retried next round; it must not end the process
-            log.exception("change feed retention failed")
+            log.exception("retention failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RETENTION_EVERY_SECONDS)
 
@@ -76,7 +85,7 @@ class Background:
         changed = asyncio.Event()  # the scoring loop recorded changes: fan them out now
         loops = [
             scoring_loop(pool, models, settings, changed).run(self._stop),
-            keep_retention(pool, settings.changes.retention_days, self._stop),
+            keep_retention(pool, settings, self._stop),
             dispatcher.run(pool, settings, self._stop, changed),
         ]
         self._tasks = [asyncio.create_task(loop) for loop in loops]

@@ -234,6 +234,12 @@ class Settings(BaseSettings):
     scoring_batch: int = Field(
         default=500, ge=1, le=10_000, description="Customers rescored per transaction."
     )
+    event_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days of raw events kept (by their day in SCORER_TIMEZONE); older ones are "
+        "purged, their features kept in the derived tables. Unset: kept forever.",
+    )
     churn: ChurnSettings = ChurnSettings()
     changes: ChangeSettings = ChangeSettings()
     pcltv: PcltvSettings = PcltvSettings()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from service.config import Settings, get_settings
 from service.db import asyncpg_dsn, driver_connection, export_url_for_children, migrate, open_engine
 from service.db import resolve_database_url as resolve_url
+from service.features.retention import newest_day
 from service.timefmt import Timestamp
 
 
@@ -136,6 +137,11 @@ AS_OF_HELP = (
     "read as its day in SCORER_TIMEZONE; default: the newest event day"
 )
 
+AS_OF_TODAY_HELP = (
+    "the day to count from (2026-01-31, or an RFC 3339 timestamp with offset, read as its "
+    "day in SCORER_TIMEZONE); default: today"
+)
+
 
 def as_of_argument(text: str) -> date | datetime:
     """argparse type of `--as-of` (and `--cutoff`): a day, or a timestamp as the API takes."""
@@ -161,9 +167,9 @@ def day_of(value: date | datetime, zone: ZoneInfo) -> date:
 
 
 async def as_of_day(conn: asyncpg.Connection, value: date | datetime | None, zone: ZoneInfo):
-    """The day a batch command works as of: `--as-of`'s, else the newest event day (one
+    """The day a batch command works as of: `--as-of`'s, else the newest day of data (one
     default for train, evaluate and rescore, so their results line up)."""
-    newest = await conn.fetchval("SELECT max(day) FROM events")
+    newest = await newest_day(conn)
     if newest is None:
         raise UsageError("no events in the database yet: load some with `scorer import FILE` first")
     return newest if value is None else day_of(value, zone)

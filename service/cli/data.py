@@ -1,15 +1,25 @@
-"""`scorer import` and `scorer features recompute`: the event log in bulk."""
+"""`scorer import`, `scorer features recompute` and `scorer events purge`: the event log in
+bulk."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from service.cli.common import UsageError, load_settings, positive_int, run_with_connection
+from service.cli.common import (
+    AS_OF_TODAY_HELP,
+    UsageError,
+    as_of_argument,
+    day_of,
+    load_settings,
+    positive_int,
+    run_with_connection,
+)
 
 if TYPE_CHECKING:
     from service.backfill.importer import ImportSummary
@@ -21,16 +31,62 @@ def cmd_recompute(args: argparse.Namespace) -> int:
     async def work(raw, conn) -> int:
         one = args.customer is not None
         with tqdm(desc="recompute", unit="customer", file=sys.stderr, disable=one) as bar:
-            count = await recompute(raw, args.customer, progress=bar.update)
-        if one and not count:
+            done = await recompute(raw, args.customer, progress=bar.update)
+        if one and not done.customers:
             raise UsageError(
                 f"no events for customer {args.customer!r}: nothing to rebuild "
                 "(ids are case-sensitive; leave out --customer to rebuild everyone)"
             )
-        print(f"recomputed features of {count} customer(s)")
+        if done.horizon is None:
+            print(f"recomputed features of {done.customers} customer(s)")
+        else:
+            print(
+                f"rebuilt {done.customers} customer(s) from events on or after {done.horizon}; "
+                "buckets, orders and facts before it kept as stored (events before it were "
+                "purged)"
+            )
         return 0
 
     return run_with_connection(load_settings(), work)
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from service.events.retention import purge_events
+
+    settings = load_settings()
+    days = settings.event_retention_days
+    if days is None:
+        raise UsageError(
+            "SCORER_EVENT_RETENTION_DAYS is not set, so events are kept forever: set it to the "
+            "days of events to keep (e.g. 90) to purge older ones"
+        )
+    today = day_of(args.as_of or datetime.now(UTC), settings.zone)
+
+    async def work(raw, conn) -> int:
+        done = 0
+
+        def progress(deleted: int) -> None:
+            nonlocal done
+            done += deleted
+            print(f"deleted {deleted} events ({done} so far)", file=sys.stderr, flush=True)
+
+        try:
+            purged = await purge_events(raw, today, days, progress=progress)
+        except asyncpg.LockNotAvailableError as error:
+            raise UsageError(
+                "ingest batches held the retention horizon for too long to move it "
+                f"({error}); run the command again"
+            ) from error
+        print(
+            f"purged {purged.deleted} events of days before {purged.horizon.purged_before} "
+            f"(SCORER_EVENT_RETENTION_DAYS={purged.horizon.retention_days}); kept "
+            f"{purged.kept} refunds before it whose order is later or has not arrived"
+        )
+        return 0
+
+    return run_with_connection(settings, work)
 
 
 def _summary_line(summary: ImportSummary, rejects: Path) -> str:
@@ -87,6 +143,14 @@ def add_commands(sub) -> None:
     recompute = features_sub.add_parser("recompute", help="rebuild feature buckets from events")
     recompute.add_argument("--customer", help="only this customer")
     recompute.set_defaults(func=cmd_recompute)
+
+    events = sub.add_parser("events", help="the raw event log")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    purge = events_sub.add_parser(
+        "purge", help="delete events past SCORER_EVENT_RETENTION_DAYS now (features are kept)"
+    )
+    purge.add_argument("--as-of", type=as_of_argument, help=AS_OF_TODAY_HELP)
+    purge.set_defaults(func=cmd_purge)
 
     importer = sub.add_parser("import", help="backfill events from NDJSON or orders from CSV")
     importer.add_argument("file")

@@ -37,9 +37,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             await models.refresh(conn)
         poller = asyncio.create_task(models.poll(pool.acquire, settings.model_poll_seconds))
         background = Background(pool, models, settings)
-        print(
-            "worker started: scoring loop, webhook delivery, change feed retention", file=sys.stderr
-        )
+        print("worker started: scoring loop, webhook delivery, retention", file=sys.stderr)
         await stop.wait()
         poller.cancel()
         await background.stop()

@@ -39,6 +39,8 @@ events = Table(
     # Idempotency is global by event_id. Under Citus this becomes a ledger
     # table distributed by event_id; on one node a unique index is enough.
     Index("events_event_id_key", "event_id", unique=True),
+    # The retention purge walks the oldest days; also the newest day of the data.
+    Index("events_day", "day"),
 )
 
 # One row per accepted write of a customer, inserted in the write's transaction and

@@ -21,6 +21,7 @@ from service.events.fingerprint import canonical_amount
 from service.events.schemas import Rejection
 from service.events.validation import StagedEvent
 from service.features import upkeep
+from service.features.retention import Horizon, hold_horizon
 
 T = TypeVar("T")
 
@@ -109,6 +110,7 @@ async def store_locked(
     are duplicates: the erasure took these same locks, so its tombstone is visible here."""
     outcome = IngestOutcome()
     await lock_keys(conn, (s.event.customer_id for s in staged))
+    horizon = await hold_horizon(conn)
     erased = await tombstones.erased_among(conn, (s.event.customer_id for s in staged))
     if erased:
         outcome.duplicates = sum(s.event.customer_id in erased for s in staged)
@@ -117,6 +119,7 @@ async def store_locked(
         staged,
         await _stored_fingerprints(conn, staged),
         await _completed_order_amounts(conn, staged),
+        horizon,
         outcome,
     )
     if not fresh:
@@ -152,13 +155,16 @@ def _admit_in_order(
     staged: list[StagedEvent],
     fingerprints: dict[str, bytes],
     order_amounts: dict[tuple[str, str], Decimal],
+    horizon: Horizon | None,
     outcome: IngestOutcome,
 ) -> list[StagedEvent]:
     """Decide each event as if the batch had been sent one event at a time.
 
     Same event_id: same content is a duplicate, other content a conflict. An order
     counts once per (customer_id, order_id), whatever its event_id: the same amount
-    again is a duplicate (not stored), another amount is rejected.
+    again is a duplicate (not stored), another amount is rejected. Any other event of a
+    day before the retention horizon is rejected: its copy may have been purged, so it
+    could be counted twice.
     """
     admitted = []
     for item in staged:
@@ -183,7 +189,11 @@ def _admit_in_order(
                     f"{canonical_amount(amount)}",
                 )
                 continue
-            order_amounts[key] = event.amount
+        if horizon is not None and item.day < horizon.purged_before:
+            outcome.reject(item, horizon.refusal())
+            continue
+        if event.type == "order_completed":
+            order_amounts[(event.customer_id, event.order_id)] = event.amount
         fingerprints[event.event_id] = item.fingerprint
         admitted.append(item)
     return admitted

@@ -4,6 +4,8 @@ Maintained online by `upkeep.py` and rebuilt by `recompute.py`."""
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -13,6 +15,8 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -86,4 +90,18 @@ customer_facts = Table(
     # The source of the event that stated it (consent history shows where consent came from).
     Column("source", Text),
     PrimaryKeyConstraint("customer_id", "kind", "occurred_at", "event_id"),
+)
+
+# One row once raw events have been purged (SCORER_EVENT_RETENTION_DAYS): events of days
+# before `purged_before` may be gone, so the derived rows of those days are the only record
+# of them (recompute keeps them) and events of those days can no longer be deduplicated
+# (ingest refuses them). The horizon only moves forward.
+event_retention = Table(
+    "event_retention",
+    metadata,
+    Column("id", Boolean, primary_key=True, server_default=text("true")),
+    Column("purged_before", Date, nullable=False),
+    Column("retention_days", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("id", name="event_retention_one_row"),
 )

@@ -139,14 +139,25 @@ CROSS JOIN LATERAL (
 ON CONFLICT (customer_id, day) DO UPDATE SET
 {", ".join(f"{cumulative(c)} = EXCLUDED.{cumulative(c)}" for c in BUCKET_COLUMNS)}
 """
-_SEE_CUSTOMERS = """
-INSERT INTO customers AS c (customer_id, first_seen_at, first_seen_day, last_seen_at)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::date[], $4::timestamptz[])
+# New sightings widen a known customer's span (also recompute's, onto rows it keeps).
+SEE_CUSTOMERS_MERGE = """
 ON CONFLICT (customer_id) DO UPDATE SET
   first_seen_day = CASE WHEN EXCLUDED.first_seen_at < c.first_seen_at
                         THEN EXCLUDED.first_seen_day ELSE c.first_seen_day END,
   first_seen_at = LEAST(c.first_seen_at, EXCLUDED.first_seen_at),
   last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at)
+"""
+_SEE_CUSTOMERS = f"""
+INSERT INTO customers AS c (customer_id, first_seen_at, first_seen_day, last_seen_at)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::date[], $4::timestamptz[])
+{SEE_CUSTOMERS_MERGE}
+"""
+# The first acceptance of a decision wins (by `occurred_at`): the decision keeps it after
+# the event itself is purged.
+_ACCEPT_DECISIONS = """
+UPDATE offer_decisions d SET accepted_at = LEAST(d.accepted_at, a.accepted_at)
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS a(customer_id, decision_id, accepted_at)
+WHERE d.customer_id = a.customer_id AND d.decision_id = a.decision_id
 """
 ADD_FACTS = """
 INSERT INTO customer_facts (customer_id, kind, occurred_at, event_id, day, value, source)
@@ -182,6 +193,7 @@ async def apply(conn: asyncpg.Connection, fresh: Sequence[StoredEvent], source: 
     await _write_buckets(conn, buckets)
     await _see_customers(conn, fresh)
     await _add_facts(conn, fresh, source)
+    await _accept_decisions(conn, fresh)
 
 
 Buckets = dict[tuple[str, Any], list]
@@ -283,3 +295,17 @@ async def _add_facts(conn: asyncpg.Connection, staged: Sequence[StoredEvent], so
         columns = [list(column) for column in zip(*rows, strict=True)]
         columns[5] = [json.dumps(value) for value in columns[5]]
         await conn.execute(ADD_FACTS, *columns)
+
+
+async def _accept_decisions(conn: asyncpg.Connection, staged: Sequence[StoredEvent]) -> None:
+    # One row per decision: an UPDATE ... FROM with two matches applies only one of them.
+    first: dict[tuple[str, str], datetime] = {}
+    for item in staged:
+        if item.event.type == "offer_accepted":
+            key = (item.event.customer_id, item.event.properties["decision_id"])
+            first[key] = min(first.get(key, item.event.occurred_at), item.event.occurred_at)
+    if first:
+        keys = sorted(first)
+        await conn.execute(
+            _ACCEPT_DECISIONS, [k[0] for k in keys], [k[1] for k in keys], [first[k] for k in keys]
+        )

@@ -48,8 +48,8 @@ offers = Table(
     # (a rule JSON Schema cannot state, so the API does not refuse it either).
 )
 
-# Every decision, offer or not, so acceptance (`offer_accepted.decision_id`) can
-# be attributed and treatment compared with the control group.
+# Every decision, offer or not, so acceptance (`offer_accepted.decision_id`, recorded in
+# `accepted_at`) can be attributed and treatment compared with the control group.
 offer_decisions = Table(
     "offer_decisions",
     metadata,
@@ -66,6 +66,9 @@ offer_decisions = Table(
     Column("explored", Boolean, nullable=False, server_default=text("false")),
     Column("model_version", Text),
     Column("context", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # The `occurred_at` of the earliest `offer_accepted` naming this decision, set when that
+    # event is stored: the acceptance outlives the event's retention.
+    Column("accepted_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("customer_id", "decision_id"),
     # The frequency cap and cool-down read a customer's recent decisions.
     Index("offer_decisions_customer_time", "customer_id", "decided_at"),

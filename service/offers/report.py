@@ -18,9 +18,7 @@ from service.features.definitions import order_counted_sql, order_net_sql
 _OUTCOMES = f"""
 WITH decided AS (
   SELECT d.customer_id, d.decision_id, d.decided_at, d.offer_id, d."group",
-         (SELECT count(*) > 0 FROM events e
-           WHERE e.customer_id = d.customer_id AND e.type = 'offer_accepted'
-             AND e.properties->>'decision_id' = d.decision_id) AS accepted
+         d.accepted_at IS NOT NULL AS accepted
   FROM offer_decisions d
   WHERE d.decided_at >= $1 AND d.decided_at < $2 AND d."group" IN ('treatment', 'control')
 )

@@ -14,6 +14,7 @@ import asyncpg
 import numpy as np
 
 from service.features.definitions import order_counted_sql, order_net_sql
+from service.features.retention import first_day, newest_day
 from service.features.service import read_features
 from service.features.vector import feature_matrix
 
@@ -93,10 +94,12 @@ async def labels(
 
 
 async def data_span(conn: asyncpg.Connection) -> tuple[date, date]:
-    row = await conn.fetchrow("SELECT min(day) AS first, max(day) AS last FROM events")
-    if row["first"] is None:
+    """The first and newest day of data, from the derived tables: they keep the days whose
+    raw events were purged (SCORER_EVENT_RETENTION_DAYS)."""
+    first, last = await first_day(conn), await newest_day(conn)
+    if first is None or last is None:
         raise ValueError("no events: nothing to train on")
-    return row["first"], row["last"]
+    return first, last
 
 
 def cutoffs_for(last_day: date, horizon_days: int, count: int, step_days: int) -> list[date]:

@@ -1,7 +1,8 @@
 """The NBO acceptance model's training set, from the decision log and `offer_accepted`.
 
 Each treatment decision that made an offer is one impression; it was accepted when an
-`offer_accepted` event names its decision_id. Features are as of the day before the
+`offer_accepted` event names its decision_id (recorded on the decision as `accepted_at`,
+which outlives the event's retention). Features are as of the day before the
 decision (no same-day leakage), from the same feature query as everything else.
 """
 
@@ -19,9 +20,7 @@ from service.training.propensity import ShownOffer
 
 _IMPRESSIONS = """
 SELECT d.customer_id, d.decision_id, d.decided_at, d.offer_id, d.action_probability,
-       EXISTS (SELECT 1 FROM events e
-               WHERE e.customer_id = d.customer_id AND e.type = 'offer_accepted'
-                 AND e.properties->>'decision_id' = d.decision_id) AS accepted
+       d.accepted_at IS NOT NULL AS accepted
 FROM offer_decisions d
 WHERE d.offer_id IS NOT NULL AND d."group" = 'treatment' AND d.decided_at::date <= $1
 ORDER BY d.decided_at
