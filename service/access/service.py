@@ -149,9 +149,9 @@ class KeyVerifier:
 
     A revoked key stops working within `ttl_seconds`; an expiry is remembered with the key
     and compared at each request, so it takes effect on time (and a changed expiry within
-    `ttl_seconds`). Known keys and unknown ones are
-    remembered apart: the unknown ones in a small LRU, so traffic with made-up keys can
-    evict only other made-up keys, never a real key's entry.
+    `ttl_seconds`). Known keys and unknown ones are remembered apart: the unknown ones in a
+    small LRU, so traffic with made-up keys can evict only other made-up keys, never a real
+    key's entry.
     """
 
     def __init__(self, ttl_seconds: float = 5.0, unknown_entries: int = 1024) -> None:

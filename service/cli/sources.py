@@ -7,8 +7,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from service.cli.common import UsageError, load_settings, run_with_connection
+
+if TYPE_CHECKING:
+    from service.sources.secrets import SecretRecord
 
 
 def _secret(args: argparse.Namespace) -> str:
@@ -25,7 +29,7 @@ def _secret(args: argparse.Namespace) -> str:
     return value
 
 
-def _audited(record) -> dict[str, str]:
+def _audited(record: SecretRecord) -> dict[str, str]:
     """What the audit log shows of a source secret: never the secret."""
     return {"kind": record.kind, "account": record.account, "fingerprint": record.fingerprint}
 

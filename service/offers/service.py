@@ -99,37 +99,23 @@ def to_response(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-# The editable fields, as the audit log shows what an admin set or changed.
-_EDITABLE = (
-    "name",
-    "channel",
-    "value",
-    "cost",
-    "starts_at",
-    "ends_at",
-    "eligible_segments",
-    "eligible_value_tiers",
-    "eligible_churn_bands",
-    "min_days_since_last_offer",
-    "budget",
-)
-
-
 async def create_offer(
     conn: AsyncConnection, offer_id: str, data: OfferFields, actor: str
 ) -> Mapping[str, Any] | None:
     """The new row, or None when the id is taken (also by a deleted offer). Audited in the
     caller's transaction."""
+    written = _stored(data)
     result = await conn.execute(
         insert(offers)
-        .values(offer_id=offer_id, **_stored(data))
+        .values(offer_id=offer_id, **written)
         .on_conflict_do_nothing(index_elements=["offer_id"])
         .returning(*offers.c)
     )
     row = result.mappings().first()
     if row is None:
         return None
-    fields = {field: row[field] for field in _EDITABLE}
+    # As stored (money at its scale), not as sent.
+    fields = {field: row[field] for field in written}
     await audit.record_sa(conn, actor, "offer.created", offer_id, fields)
     return dict(row)
 
@@ -161,14 +147,15 @@ async def replace_offer(
     before = await find_offer(conn, offer_id, lock=True)
     if before is None:
         return None
+    written = _stored(data)
     result = await conn.execute(
         update(offers)
         .where(offers.c.offer_id == offer_id)
-        .values(**_stored(data), updated_at=now)
+        .values(**written, updated_at=now)
         .returning(*offers.c)
     )
     row = dict(result.mappings().one())
-    changed = audit.changed_fields(before, row, _EDITABLE)
+    changed = audit.changed_fields(before, row, written)
     await audit.record_sa(conn, actor, "offer.updated", offer_id, changed)
     return row
 
