@@ -10,9 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.access.service import KeyVerifier, RateLimiter, ensure_key
+from service.access.service import KeyVerifier, RateLimiter, display_prefix, ensure_key
 from service.audiences.router import router as audiences_router
+from service.audit import service as audit
+from service.audit.router import router as audit_router
 from service.background import Background, open_pool
 from service.changes.router import router as changes_router
 from service.config import Settings, get_settings
@@ -83,7 +86,9 @@ async def lifespan(app: FastAPI):
     app.state.source_secrets = SecretCache()
     if settings.bootstrap_api_key:
         async with app.state.engine.begin() as conn:
-            await ensure_key(conn, settings.bootstrap_api_key, "bootstrap", ["admin"])
+            await ensure_admin_key(
+                conn, settings.bootstrap_api_key, "bootstrap", audit.SYSTEM_ACTOR
+            )
     app.state.nbo = NboContext(settings.nbo, OfferCache())
     app.state.models = ModelStore(settings.pcltv.tiers())
     connect = app.state.pool.acquire
@@ -105,6 +110,15 @@ async def lifespan(app: FastAPI):
     await app.state.pool.close()
     await app.state.engine.dispose()
     log.info("stopped")
+
+
+async def ensure_admin_key(conn: AsyncConnection, key: str, name: str, actor: str) -> None:
+    """A known admin key (the bootstrap key, the demo's), audited only when this call
+    created or changed it: every worker's start ensures it again."""
+    if await ensure_key(conn, key, name, ["admin"]):
+        await audit.record_sa(
+            conn, actor, "key.ensured", display_prefix(key), {"name": name, "scopes": ["admin"]}
+        )
 
 
 def freeze_startup_objects() -> None:
@@ -160,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shopify_router,
         stripe_router,
         webhooks_router,
+        audit_router,
         ops_router,
     ):
         app.include_router(router)

@@ -4,6 +4,7 @@ and the path and query parameters several routes take."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -64,6 +65,13 @@ async def authorize(request: Request, presented: str, scope: str) -> ApiKey:
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    if key.expired(datetime.now(UTC)):
+        raise HTTPException(
+            401,
+            f"API key expired on {key.expires_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}; "
+            "create a new one with scorer keys create",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     if not key.allows(scope):
         raise HTTPException(
             403,
@@ -87,6 +95,12 @@ Pool = Annotated[RequestPool, Depends(get_pool)]
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
 # The key of a route that reads features or scores.
 ScoresReader = Annotated[ApiKey, Depends(ScopedBearer("scores:read"))]
+# The guard of the admin routers, one instance: FastAPI runs a dependency once per request
+# only when it is the same callable, so a router's guard and a route's `Admin` parameter
+# share one key check (and one rate-limit token).
+ADMIN_BEARER = ScopedBearer("admin")
+# The key of an admin route that needs to know who acts (its name is the audit actor).
+Admin = Annotated[ApiKey, Depends(ADMIN_BEARER)]
 
 
 def _query_boolean(value: object) -> object:

@@ -1,6 +1,7 @@
 """Imports every domain's tables so `service.db.metadata` is complete (Alembic, tests)."""
 
 from service.access import models as access_models
+from service.audit import models as audit_models
 from service.changes import models as change_models
 from service.events import models as event_models
 from service.features import models as feature_models
@@ -13,6 +14,7 @@ from service.webhooks import models as webhook_models
 
 __all__ = [
     "access_models",
+    "audit_models",
     "change_models",
     "event_models",
     "feature_models",

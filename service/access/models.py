@@ -15,4 +15,6 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True)),
     # Requests a second per worker; null: the default (SCORER_RATE_LIMIT_PER_SECOND).
     Column("rate_limit_per_second", Double),
+    # After it the key is refused (401); null: never.
+    Column("expires_at", DateTime(timezone=True)),
 )

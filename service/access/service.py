@@ -41,9 +41,13 @@ class ApiKey:
     created_at: datetime | None = None
     revoked_at: datetime | None = None
     rate_limit_per_second: float | None = None  # None: the default limit
+    expires_at: datetime | None = None  # None: never
 
     def allows(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 def check_scopes(scopes: list[str]) -> tuple[str, ...]:
@@ -54,7 +58,11 @@ def check_scopes(scopes: list[str]) -> tuple[str, ...]:
 
 
 async def create_key(
-    conn: AsyncConnection, name: str, scopes: list[str], rate_limit_per_second: float | None = None
+    conn: AsyncConnection,
+    name: str,
+    scopes: list[str],
+    rate_limit_per_second: float | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[str, ApiKey]:
     if rate_limit_per_second is not None and rate_limit_per_second < 0:
         raise ValueError("the rate limit must be >= 0 requests per second (0: unlimited)")
@@ -64,6 +72,7 @@ async def create_key(
         prefix=display_prefix(key),
         scopes=check_scopes(scopes),
         rate_limit_per_second=rate_limit_per_second,
+        expires_at=expires_at,
     )
     await conn.execute(
         insert(api_keys).values(
@@ -72,35 +81,50 @@ async def create_key(
             prefix=record.prefix,
             scopes=list(record.scopes),
             rate_limit_per_second=rate_limit_per_second,
+            expires_at=expires_at,
         )
     )
     return key, record
 
 
-async def ensure_key(conn: AsyncConnection, key: str, name: str, scopes: list[str]) -> None:
-    """Make a given key (e.g. SCORER_BOOTSTRAP_API_KEY) valid with these scopes."""
+async def ensure_key(conn: AsyncConnection, key: str, name: str, scopes: list[str]) -> bool:
+    """Make a given key (e.g. SCORER_BOOTSTRAP_API_KEY) valid with these scopes, without
+    expiry; whether that created or changed it (every worker's start ensures it again)."""
     statement = pg_insert(api_keys).values(
         key_hash=hash_key(key), name=name, prefix=display_prefix(key), scopes=scopes
     )
-    await conn.execute(
+    stored = api_keys.c
+    result = await conn.execute(
         statement.on_conflict_do_update(
-            index_elements=["key_hash"], set_={"scopes": scopes, "revoked_at": None}
-        )
+            index_elements=["key_hash"],
+            set_={"scopes": scopes, "revoked_at": None, "expires_at": None},
+            where=(stored.scopes != scopes)
+            | stored.revoked_at.is_not(None)
+            | stored.expires_at.is_not(None),
+        ).returning(stored.key_hash)
+    )
+    return result.first() is not None
+
+
+def _key(row) -> ApiKey:
+    return ApiKey(
+        row.name,
+        row.prefix,
+        tuple(row.scopes),
+        row.created_at,
+        row.revoked_at,
+        row.rate_limit_per_second,
+        row.expires_at,
     )
 
 
 async def list_keys(conn: AsyncConnection) -> list[ApiKey]:
     rows = await conn.execute(select(api_keys).order_by(api_keys.c.created_at))
-    return [
-        ApiKey(
-            r.name, r.prefix, tuple(r.scopes), r.created_at, r.revoked_at, r.rate_limit_per_second
-        )
-        for r in rows
-    ]
+    return [_key(row) for row in rows]
 
 
-async def revoke_key(conn: AsyncConnection, prefix_or_name: str) -> int:
-    """Revoke by the shown prefix or by name; returns how many keys were revoked."""
+async def revoke_key(conn: AsyncConnection, prefix_or_name: str) -> list[ApiKey]:
+    """Revoke by the shown prefix or by name; returns the keys revoked."""
     result = await conn.execute(
         update(api_keys)
         .where(
@@ -108,12 +132,14 @@ async def revoke_key(conn: AsyncConnection, prefix_or_name: str) -> int:
             api_keys.c.revoked_at.is_(None),
         )
         .values(revoked_at=datetime.now().astimezone())
+        .returning(*api_keys.c)
     )
-    return result.rowcount
+    return [_key(row) for row in result]
 
 
+# An expired key is still found: it is refused with its own answer, naming the date.
 _ACTIVE_KEY = """
-SELECT name, prefix, scopes, rate_limit_per_second FROM api_keys
+SELECT name, prefix, scopes, rate_limit_per_second, expires_at FROM api_keys
 WHERE key_hash = $1 AND revoked_at IS NULL
 """
 
@@ -121,9 +147,11 @@ WHERE key_hash = $1 AND revoked_at IS NULL
 class KeyVerifier:
     """Looks keys up by hash, remembering answers briefly so reads cost no extra query.
 
-    A revoked key stops working within `ttl_seconds`. Known keys and unknown ones are
-    remembered apart: the unknown ones in a small LRU, so traffic with made-up keys can
-    evict only other made-up keys, never a real key's entry.
+    A revoked key stops working within `ttl_seconds`; an expiry is remembered with the key
+    and compared at each request, so it takes effect on time (and a changed expiry within
+    `ttl_seconds`). Known keys and unknown ones are remembered apart: the unknown ones in a
+    small LRU, so traffic with made-up keys can evict only other made-up keys, never a real
+    key's entry.
     """
 
     def __init__(self, ttl_seconds: float = 5.0, unknown_entries: int = 1024) -> None:
@@ -155,6 +183,7 @@ class KeyVerifier:
             row["prefix"],
             tuple(row["scopes"]),
             rate_limit_per_second=row["rate_limit_per_second"],
+            expires_at=row["expires_at"],
         )
         self._known[digest] = (now, found)
         return found

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from tqdm import tqdm
 
-from service.access.service import KEY_PREFIX, ensure_key
+from service.access.service import KEY_PREFIX
+from service.audit.service import cli_actor
 from service.backfill.importer import import_file
 from service.config import Settings
 from service.db import driver_connection, open_engine
@@ -29,12 +30,13 @@ def demo_key(settings: Settings) -> str:
 
 
 async def prepare_demo(url: str, settings: Settings, customers: int) -> str:
+    from service.app import ensure_admin_key
     from service.simulation.simulator import SimulationConfig, simulate
 
     key = demo_key(settings)
     async with open_engine(url) as engine:
         async with engine.begin() as conn:
-            await ensure_key(conn, key, "demo", ["admin"])
+            await ensure_admin_key(conn, key, "demo", cli_actor())
             known = (await conn.execute(text("SELECT count(*) FROM customers"))).scalar()
         if known:
             print(f"demo data already loaded ({known} customers)", file=sys.stderr)

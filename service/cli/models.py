@@ -20,7 +20,7 @@ from service.cli.common import (
     run_with_connection,
 )
 from service.config import Settings
-from service.modeling.artifacts import MANIFEST_FILE, MODEL_NAMES
+from service.modeling.artifacts import MANIFEST_FILE, MODEL_NAMES, Manifest
 
 if TYPE_CHECKING:
     from service.training.pipeline import NotEnoughHistory
@@ -72,7 +72,6 @@ def history_problem(error: NotEnoughHistory, as_of_flag: str) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from service.modeling import registry
     from service.training.pipeline import NotEnoughHistory, train
 
     settings = load_settings()
@@ -90,9 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UsageError(str(error)) from error
         for name, folder in result.folders.items():
-            manifest = await registry.register(raw, folder)
-            if not args.no_activate:
-                await registry.activate(raw, name, manifest.version)
+            manifest = await _register_audited(raw, folder, activate=not args.no_activate)
             print(f"{name} {manifest.version} -> {folder}")
         print(json.dumps(result.metrics, indent=2, default=str))
         print(f"report: {result.report}")
@@ -109,25 +106,45 @@ def _require_artifact_folder(text: str) -> None:
         )
 
 
-async def _register(raw, args: argparse.Namespace) -> int:
+async def _register_audited(raw, folder: Path, activate: bool) -> Manifest:
+    """Register (and activate) an artifact, audited in the same transaction."""
+    from service.audit import service as audit
     from service.modeling import registry
 
+    async with raw.transaction():
+        manifest = await registry.register(raw, folder)
+        subject = f"{manifest.name}@{manifest.version}"
+        details = {"name": manifest.name, "version": manifest.version, "folder": str(folder)}
+        await audit.record(raw, audit.cli_actor(), "model.registered", subject, details)
+        if activate:
+            await _activate_audited(raw, manifest.name, manifest.version)
+    return manifest
+
+
+async def _activate_audited(raw, name: str, version: str) -> None:
+    """Activate a version, audited with the one it replaced (the rollback target)."""
+    from service.audit import service as audit
+    from service.modeling import registry
+
+    async with raw.transaction():
+        previous = await registry.activate(raw, name, version)
+        details = {"name": name, "version": version, "previous_version": previous}
+        await audit.record(raw, audit.cli_actor(), "model.activated", f"{name}@{version}", details)
+
+
+async def _register(raw, args: argparse.Namespace) -> int:
     folder = Path(args.folder)
     try:
-        manifest = await registry.register(raw, folder)
+        manifest = await _register_audited(raw, folder, activate=args.activate)
     except (ValueError, TypeError, KeyError) as error:
         raise UsageError(f"{folder} holds no valid model artifact ({error})") from error
-    if args.activate:
-        await registry.activate(raw, manifest.name, manifest.version)
     print(f"registered {manifest.name} {manifest.version}")
     return 0
 
 
 async def _activate(raw, args: argparse.Namespace) -> int:
-    from service.modeling import registry
-
     try:
-        await registry.activate(raw, args.name, args.version)
+        await _activate_audited(raw, args.name, args.version)
     except LookupError as error:
         raise UsageError(f"{error} (see `scorer models list`)") from error
     print(f"activated {args.name} {args.version}")

@@ -7,8 +7,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from service.cli.common import UsageError, load_settings, run_with_connection
+
+if TYPE_CHECKING:
+    from service.sources.secrets import SecretRecord
 
 
 def _secret(args: argparse.Namespace) -> str:
@@ -25,17 +29,27 @@ def _secret(args: argparse.Namespace) -> str:
     return value
 
 
+def _audited(record: SecretRecord) -> dict[str, str]:
+    """What the audit log shows of a source secret: never the secret."""
+    return {"kind": record.kind, "account": record.account, "fingerprint": record.fingerprint}
+
+
 def cmd_sources(args: argparse.Namespace) -> int:
+    from service.audit import service as audit
     from service.sources import secrets
 
     secret = _secret(args) if args.sources_command == "add" else None
 
     async def work(raw, conn) -> int:
         if args.sources_command == "add":
-            try:
-                record = await secrets.add(raw, args.kind, args.account, secret)
-            except ValueError as error:
-                raise UsageError(f"{error}") from error
+            async with raw.transaction():
+                try:
+                    record = await secrets.add(raw, args.kind, args.account, secret)
+                except ValueError as error:
+                    raise UsageError(f"{error}") from error
+                await audit.record(
+                    raw, audit.cli_actor(), "source.added", record.id, _audited(record)
+                )
             print(record.id)
             print(
                 f"added {record.kind} secret for {record.account} ({record.fingerprint})",
@@ -47,9 +61,16 @@ def cmd_sources(args: argparse.Namespace) -> int:
                     f"{item.id}\t{item.kind}\t{item.account}\t{item.fingerprint}\t"
                     f"{item.created_at:%Y-%m-%d %H:%M}"
                 )
-        elif not await secrets.remove(raw, args.id):
-            raise UsageError(f"no source secret has the id {args.id!r} (see `scorer sources list`)")
         else:
+            async with raw.transaction():
+                record = await secrets.remove(raw, args.id)
+                if record is None:
+                    raise UsageError(
+                        f"no source secret has the id {args.id!r} (see `scorer sources list`)"
+                    )
+                await audit.record(
+                    raw, audit.cli_actor(), "source.removed", record.id, _audited(record)
+                )
             print(f"removed {args.id}")
         return 0
 

@@ -14,8 +14,9 @@ from datetime import date
 
 import asyncpg
 
-# Any constant shared by every writer; chosen not to collide with hashed keys elsewhere.
-RETENTION_LOCK = 7_358_404_912
+# Any constant shared by every writer; chosen not to collide with hashed keys elsewhere, nor
+# with the change feed's (7_358_404_911) or the audit log's (7_358_404_912).
+RETENTION_LOCK = 7_358_404_913
 
 _HORIZON = "SELECT purged_before, retention_days FROM event_retention"
 

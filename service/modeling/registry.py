@@ -35,13 +35,18 @@ async def register(conn: asyncpg.Connection, folder: Path) -> Manifest:
     return manifest
 
 
-async def activate(conn: asyncpg.Connection, name: str, version: str) -> None:
+async def activate(conn: asyncpg.Connection, name: str, version: str) -> str | None:
+    """Make `version` the active one of `name`; returns the version it replaced (None: none
+    was active), which is the version to activate again to roll back."""
     async with conn.transaction():
         found = await conn.fetchval(
             "SELECT 1 FROM model_registry WHERE name = $1 AND version = $2", name, version
         )
         if not found:
             raise LookupError(f"no registered {name} model version {version}")
+        previous = await conn.fetchval(
+            "SELECT version FROM model_registry WHERE name = $1 AND active", name
+        )
         await conn.execute(
             "UPDATE model_registry SET active = (version = $2), "
             "activated_at = CASE WHEN version = $2 THEN now() ELSE activated_at END "
@@ -49,6 +54,7 @@ async def activate(conn: asyncpg.Connection, name: str, version: str) -> None:
             name,
             version,
         )
+    return previous
 
 
 async def active_versions(conn: asyncpg.Connection) -> dict[str, str]:

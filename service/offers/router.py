@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import AfterValidator
 
-from service.deps import Connection, QueryBool, ScopedBearer
+from service.deps import ADMIN_BEARER, Admin, Connection, QueryBool
 from service.identifiers import MAX_ID_LENGTH, normalise_id, state_id_pattern
 from service.offers import service
 from service.offers.schemas import Offer, OfferCreate, OfferList, OfferReplace
@@ -19,7 +19,7 @@ router = APIRouter(
     prefix="/v1/offers",
     route_class=StrictJsonRoute,
     tags=["offers"],
-    dependencies=[Depends(ScopedBearer("admin"))],
+    dependencies=[Depends(ADMIN_BEARER)],
 )
 
 OfferIdPath = Annotated[
@@ -42,9 +42,9 @@ def _missing(offer_id: str) -> HTTPException:
         body=True, extra={409: "The offer id is taken (ids of deleted offers too)"}
     ),
 )
-async def create_offer(body: OfferCreate, conn: Connection) -> dict:
+async def create_offer(body: OfferCreate, conn: Connection, admin: Admin) -> dict:
     async with conn.begin():
-        row = await service.create_offer(conn, body.offer_id, body)
+        row = await service.create_offer(conn, body.offer_id, body, admin.name)
         if row is None:
             existing = await service.find_offer(conn, body.offer_id, include_deleted=True)
     if row is None:
@@ -96,10 +96,12 @@ async def get_offer(offer_id: OfferIdPath, conn: Connection) -> dict:
     summary="Replace an offer (its spent budget and creation time are kept)",
     responses=error_responses(body=True, extra=_NOT_FOUND),
 )
-async def replace_offer(offer_id: OfferIdPath, body: OfferReplace, conn: Connection) -> dict:
+async def replace_offer(
+    offer_id: OfferIdPath, body: OfferReplace, conn: Connection, admin: Admin
+) -> dict:
     now = datetime.now(UTC)
     async with conn.begin():
-        row = await service.replace_offer(conn, offer_id, body, now)
+        row = await service.replace_offer(conn, offer_id, body, now, admin.name)
     if row is None:
         raise _missing(offer_id)
     return service.to_response(row, now)
@@ -111,10 +113,10 @@ async def replace_offer(offer_id: OfferIdPath, body: OfferReplace, conn: Connect
     summary="Delete an offer (soft: hidden and never offered; returns the deleted offer)",
     responses=error_responses(extra=_NOT_FOUND),
 )
-async def delete_offer(offer_id: OfferIdPath, conn: Connection) -> dict:
+async def delete_offer(offer_id: OfferIdPath, conn: Connection, admin: Admin) -> dict:
     now = datetime.now(UTC)
     async with conn.begin():
-        row = await service.delete_offer(conn, offer_id, now)
+        row = await service.delete_offer(conn, offer_id, now, admin.name)
     if row is None:
         raise _missing(offer_id)
     return service.to_response(row, now)

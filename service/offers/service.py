@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.audit import service as audit
 from service.offers.models import offers
 from service.offers.policy import OfferSpec
 from service.offers.schemas import OfferFields
@@ -99,25 +100,34 @@ def to_response(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 
 async def create_offer(
-    conn: AsyncConnection, offer_id: str, data: OfferFields
+    conn: AsyncConnection, offer_id: str, data: OfferFields, actor: str
 ) -> Mapping[str, Any] | None:
-    """The new row, or None when the id is taken (also by a deleted offer)."""
+    """The new row, or None when the id is taken (also by a deleted offer). Audited in the
+    caller's transaction."""
+    written = _stored(data)
     result = await conn.execute(
         insert(offers)
-        .values(offer_id=offer_id, **_stored(data))
+        .values(offer_id=offer_id, **written)
         .on_conflict_do_nothing(index_elements=["offer_id"])
         .returning(*offers.c)
     )
     row = result.mappings().first()
-    return dict(row) if row else None
+    if row is None:
+        return None
+    # As stored (money at its scale), not as sent.
+    fields = {field: row[field] for field in written}
+    await audit.record_sa(conn, actor, "offer.created", offer_id, fields)
+    return dict(row)
 
 
 async def find_offer(
-    conn: AsyncConnection, offer_id: str, include_deleted: bool = False
+    conn: AsyncConnection, offer_id: str, include_deleted: bool = False, lock: bool = False
 ) -> Mapping[str, Any] | None:
     query = select(offers).where(offers.c.offer_id == offer_id)
     if not include_deleted:
         query = query.where(offers.c.deleted_at.is_(None))
+    if lock:
+        query = query.with_for_update()
     row = (await conn.execute(query)).mappings().first()
     return dict(row) if row else None
 
@@ -129,23 +139,31 @@ async def list_offers(conn: AsyncConnection) -> list[Mapping[str, Any]]:
 
 
 async def replace_offer(
-    conn: AsyncConnection, offer_id: str, data: OfferFields, now: datetime
+    conn: AsyncConnection, offer_id: str, data: OfferFields, now: datetime, actor: str
 ) -> Mapping[str, Any] | None:
-    """Replace every editable field (spent and created_at stay); None if unknown or deleted."""
+    """Replace every editable field (spent and created_at stay); None if unknown or deleted.
+    Audited with the fields that changed, in the caller's transaction."""
+    # Locked, so that no other replacement lands between the fields read and those written.
+    before = await find_offer(conn, offer_id, lock=True)
+    if before is None:
+        return None
+    written = _stored(data)
     result = await conn.execute(
         update(offers)
-        .where(offers.c.offer_id == offer_id, offers.c.deleted_at.is_(None))
-        .values(**_stored(data), updated_at=now)
+        .where(offers.c.offer_id == offer_id)
+        .values(**written, updated_at=now)
         .returning(*offers.c)
     )
-    row = result.mappings().first()
-    return dict(row) if row else None
+    row = dict(result.mappings().one())
+    changed = audit.changed_fields(before, row, written)
+    await audit.record_sa(conn, actor, "offer.updated", offer_id, changed)
+    return row
 
 
 async def delete_offer(
-    conn: AsyncConnection, offer_id: str, now: datetime
+    conn: AsyncConnection, offer_id: str, now: datetime, actor: str
 ) -> Mapping[str, Any] | None:
-    """Soft delete; None if unknown or already deleted."""
+    """Soft delete; None if unknown or already deleted. Audited in the caller's transaction."""
     result = await conn.execute(
         update(offers)
         .where(offers.c.offer_id == offer_id, offers.c.deleted_at.is_(None))
@@ -153,4 +171,7 @@ async def delete_offer(
         .returning(*offers.c)
     )
     row = result.mappings().first()
-    return dict(row) if row else None
+    if row is None:
+        return None
+    await audit.record_sa(conn, actor, "offer.deleted", offer_id, {"name": row["name"]})
+    return dict(row)

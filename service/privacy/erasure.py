@@ -16,6 +16,7 @@ from datetime import datetime
 
 import asyncpg
 
+from service.audit import service as audit
 from service.changes.service import ERASED, NewChange, record
 from service.events import tombstones
 from service.events.service import lock_keys
@@ -24,7 +25,6 @@ from service.sources.segment.service import ANONYMOUS_KEY
 # Tables keyed by customer_id, in the order they are emptied.
 _CUSTOMER_TABLES = (
     "events",
-    "score_outbox",
     "orders",
     "customer_daily",
     "customer_facts",
@@ -41,7 +41,9 @@ SELECT pg_advisory_xact_lock(hashtextextended('scores:' || $1, 0)),
 """
 _LOCK_FAN_OUT = "SELECT id FROM webhook_endpoints ORDER BY id FOR NO KEY UPDATE"
 _UNLINK = "DELETE FROM identity_links WHERE customer_id = $1 RETURNING anonymous_id"
+_OUTBOX = "DELETE FROM score_outbox WHERE customer_id = $1"
 _HELD = "DELETE FROM anonymous_events WHERE anonymous_id = ANY($1::text[])"
+_PSEUDONYMISE_AUDIT = "UPDATE audit_log SET subject = $2 WHERE subject = $1"
 # Letters naming the customer (or one of their anonymous ids), and letters a source could not
 # attribute whose payload holds the id as a value anywhere: a scan, but of a table that only
 # holds what could not be stored.
@@ -76,16 +78,22 @@ def _count(status: str) -> int:
     return int(status.split()[-1])
 
 
-async def erase(conn: asyncpg.Connection, customer_id: str, deadline_seconds: float):
-    """Erase `customer_id` in one transaction; the rows deleted by table."""
+async def erase(
+    conn: asyncpg.Connection, customer_id: str, actor: str, deadline_seconds: float
+) -> ErasureOutcome:
+    """Erase `customer_id` in one transaction, audited as `actor`'s; the rows deleted by
+    table."""
     async with conn.transaction():
         milliseconds = int(deadline_seconds * 1000)
         await conn.execute(f"SET LOCAL statement_timeout = {milliseconds}")
         await conn.execute(f"SET LOCAL lock_timeout = {milliseconds}")
+        # Writes first (no outbox row is added behind us), then the outbox: a rescoring that
+        # claimed the customer's rows waits for the scoring lock, which is taken only once it
+        # is done (the other order deadlocks with it); then nothing scores them again.
         await lock_keys(conn, [customer_id])
+        deleted: dict[str, int] = {"score_outbox": _count(await conn.execute(_OUTBOX, customer_id))}
         await conn.execute(_LOCK_WRITERS, customer_id)
         await conn.execute(_LOCK_FAN_OUT)
-        deleted: dict[str, int] = {}
         anonymous = [row["anonymous_id"] for row in await conn.fetch(_UNLINK, customer_id)]
         deleted["identity_links"] = len(anonymous)
         deleted["anonymous_events"] = _count(await conn.execute(_HELD, anonymous))
@@ -100,6 +108,13 @@ async def erase(conn: asyncpg.Connection, customer_id: str, deadline_seconds: fl
         newly = await tombstones.bury(conn, customer_id)
         erasure_id = "era_" + secrets.token_hex(12)
         erased_at = await conn.fetchval("SELECT clock_timestamp()")
+        # The audit trail keeps who exported or erased the customer, under the erasure's
+        # name instead of theirs.
+        deleted["audit_log"] = _count(
+            await conn.execute(_PSEUDONYMISE_AUDIT, customer_id, "erasure:" + erasure_id)
+        )
+        details = {"deleted": deleted, "previously_erased": not newly}
+        await audit.record(conn, actor, "customer.erased", erasure_id, details)
         # Erasing again what is gone changes nothing that anyone was told about.
         if newly or any(deleted.values()):
             await record(conn, [NewChange(ERASED, None, None, None, erasure_id)])

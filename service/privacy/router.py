@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from service.access.service import ApiKey
+from service.audit import service as audit
 from service.deps import CustomerId, Pool, ScopedBearer
 from service.ops.responses import error_responses
 from service.privacy.erasure import erase
@@ -27,11 +28,11 @@ PrivacyKey = Annotated[ApiKey, Depends(ScopedBearer("privacy"))]
     responses=error_responses(),
 )
 async def erase_customer(
-    request: Request, customer_id: CustomerId, pool: Pool, _key: PrivacyKey
+    request: Request, customer_id: CustomerId, pool: Pool, key: PrivacyKey
 ) -> Erasure:
     deadline = request.app.state.settings.write_deadline_seconds
     async with pool.acquire() as conn:
-        outcome = await erase(conn, customer_id, deadline)
+        outcome = await erase(conn, customer_id, key.name, deadline)
     return Erasure(**vars(outcome))
 
 
@@ -42,7 +43,7 @@ async def erase_customer(
     responses=error_responses(extra={404: "Nothing is held about this customer"}),
 )
 async def export_customer(
-    request: Request, customer_id: CustomerId, pool: Pool, _key: PrivacyKey
+    request: Request, customer_id: CustomerId, pool: Pool, key: PrivacyKey
 ) -> StreamingResponse:
     settings = request.app.state.settings
     pieces = export_stream(pool, customer_id, settings.zone, settings.currency)
@@ -50,6 +51,8 @@ async def export_customer(
     if head is None:
         await pieces.aclose()
         raise HTTPException(404, f"nothing is held about customer {customer_id!r}")
+    async with pool.acquire() as conn, conn.transaction():
+        await audit.record(conn, key.name, "customer.exported", customer_id)
 
     async def document():
         yield head

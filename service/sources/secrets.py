@@ -55,8 +55,13 @@ async def listing(conn: asyncpg.Connection) -> list[SecretRecord]:
     return [_record(row) for row in rows]
 
 
-async def remove(conn: asyncpg.Connection, secret_id: str) -> bool:
-    return await conn.execute("DELETE FROM source_secrets WHERE id = $1", secret_id) != "DELETE 0"
+async def remove(conn: asyncpg.Connection, secret_id: str) -> SecretRecord | None:
+    """The secret removed (as listed), or None when no secret has the id."""
+    row = await conn.fetchrow(
+        "DELETE FROM source_secrets WHERE id = $1 RETURNING id, kind, account, secret, created_at",
+        secret_id,
+    )
+    return None if row is None else _record(row)
 
 
 def _record(row) -> SecretRecord:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
-from service.deps import PageCursor, Pool, ScopedBearer
+from service.deps import ADMIN_BEARER, Admin, PageCursor, Pool
 from service.ops.jsonbody import StrictJsonRoute
 from service.ops.responses import error_responses
 from service.webhooks import service
@@ -35,7 +35,7 @@ router = APIRouter(
     prefix="/v1/webhooks",
     route_class=StrictJsonRoute,
     tags=["webhooks"],
-    dependencies=[Depends(ScopedBearer("admin"))],
+    dependencies=[Depends(ADMIN_BEARER)],
 )
 
 WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID_PATTERN, description="wh_…")]
@@ -76,9 +76,11 @@ def _answers() -> Iterator[None]:
     summary="Subscribe a URL to changes (the answer shows its signing secret, once)",
     responses=error_responses(body=True, extra=_REFUSED_URL),
 )
-async def create_webhook(body: WebhookCreate, pool: Pool, allow_private: AllowPrivate) -> dict:
+async def create_webhook(
+    body: WebhookCreate, pool: Pool, allow_private: AllowPrivate, admin: Admin
+) -> dict:
     with _answers():
-        row, secret = await service.create(pool, body, allow_private)
+        row, secret = await service.create(pool, body, allow_private, admin.name)
     return {**service.to_webhook(row), "secret": secret}
 
 
@@ -109,10 +111,14 @@ async def get_webhook(webhook_id: WebhookId, pool: Pool) -> dict:
     responses=error_responses(body=True, extra={**_REFUSED_URL, **_UNKNOWN}),
 )
 async def update_webhook(
-    webhook_id: WebhookId, body: WebhookUpdate, pool: Pool, allow_private: AllowPrivate
+    webhook_id: WebhookId,
+    body: WebhookUpdate,
+    pool: Pool,
+    allow_private: AllowPrivate,
+    admin: Admin,
 ) -> dict:
     with _answers():
-        row = await service.update(pool, webhook_id, body, allow_private)
+        row = await service.update(pool, webhook_id, body, allow_private, admin.name)
     return service.to_webhook(row)
 
 
@@ -122,10 +128,10 @@ async def update_webhook(
     summary="Delete a webhook and its deliveries (returns the deleted webhook)",
     responses=error_responses(extra=_UNKNOWN),
 )
-async def delete_webhook(webhook_id: WebhookId, pool: Pool) -> dict:
+async def delete_webhook(webhook_id: WebhookId, pool: Pool, admin: Admin) -> dict:
     with _answers():
         async with pool.acquire() as conn:
-            row = await service.delete(conn, webhook_id)
+            row = await service.delete(conn, webhook_id, admin.name)
     return service.to_webhook(row)
 
 
@@ -136,12 +142,12 @@ async def delete_webhook(webhook_id: WebhookId, pool: Pool) -> dict:
     responses=error_responses(body=True, extra=_UNKNOWN),
 )
 async def rotate_secret(
-    webhook_id: WebhookId, pool: Pool, body: SecretRotation | None = None
+    webhook_id: WebhookId, pool: Pool, admin: Admin, body: SecretRotation | None = None
 ) -> dict:
     overlap = (body or SecretRotation()).overlap_seconds
     with _answers():
         async with pool.acquire() as conn:
-            row, secret = await service.rotate_secret(conn, webhook_id, overlap)
+            row, secret = await service.rotate_secret(conn, webhook_id, overlap, admin.name)
     return {**service.to_webhook(row), "secret": secret}
 
 
@@ -169,10 +175,12 @@ async def list_deliveries(
     summary="Send a delivery again now (same webhook-id), from the start of the schedule",
     responses=error_responses(extra={**_UNKNOWN, **_DISABLED}),
 )
-async def redeliver(webhook_id: WebhookId, delivery_id: DeliveryId, pool: Pool) -> dict:
+async def redeliver(
+    webhook_id: WebhookId, delivery_id: DeliveryId, pool: Pool, admin: Admin
+) -> dict:
     with _answers():
         async with pool.acquire() as conn:
-            row = await service.redeliver(conn, webhook_id, delivery_id)
+            row = await service.redeliver(conn, webhook_id, delivery_id, admin.name)
     return service.to_delivery(row)
 
 
@@ -183,9 +191,12 @@ async def redeliver(webhook_id: WebhookId, delivery_id: DeliveryId, pool: Pool) 
     responses=error_responses(body=True, extra={**_UNKNOWN, **_DISABLED}),
 )
 async def replay(
-    webhook_id: WebhookId, body: Annotated[ReplaySince | ReplayAfter, Body()], pool: Pool
+    webhook_id: WebhookId,
+    body: Annotated[ReplaySince | ReplayAfter, Body()],
+    pool: Pool,
+    admin: Admin,
 ) -> Replay:
     with _answers():
         async with pool.acquire() as conn:
-            after, through = await service.replay(conn, webhook_id, body)
+            after, through = await service.replay(conn, webhook_id, body, admin.name)
     return Replay(webhook_id=webhook_id, after=after, through=through)

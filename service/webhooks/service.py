@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from service.audit import service as audit
 from service.db import RequestPool
 from service.webhooks import signing, targets
 from service.webhooks.fanout import change_id
@@ -46,6 +47,15 @@ def to_webhook(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+# What the audit log shows of a webhook (never its secret).
+_AUDITED = ("url", "description", "event_types", "filters", "enabled")
+
+
+def _audited(row: asyncpg.Record) -> dict[str, Any]:
+    shown = to_webhook(row)
+    return {field: shown[field] for field in _AUDITED}
+
+
 def _filters(fields: WebhookCreate | WebhookUpdate) -> str:
     return json.dumps(fields.filters.model_dump(exclude_none=True))
 
@@ -61,12 +71,12 @@ RETURNING {_COLUMNS}
 
 
 async def create(
-    pool: RequestPool, fields: WebhookCreate, allow_private: bool
+    pool: RequestPool, fields: WebhookCreate, allow_private: bool, actor: str
 ) -> tuple[asyncpg.Record, str]:
     """The new webhook and its secret; TargetRefused when its URL may not be a target."""
     await targets.check(fields.url, allow_private)  # before taking a connection: DNS is slow
     secret = signing.new_secret()
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             _CREATE,
             new_webhook_id(),
@@ -76,6 +86,7 @@ async def create(
             _filters(fields),
             secret,
         )
+        await audit.record(conn, actor, "webhook.created", row["id"], _audited(row))
     return row, secret
 
 
@@ -83,8 +94,10 @@ async def listing(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(f"SELECT {_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id")
 
 
-async def find(conn: asyncpg.Connection, webhook_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = $1", webhook_id)
+async def find(conn: asyncpg.Connection, webhook_id: str, lock: str = "") -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = $1 {lock}", webhook_id
+    )
     if row is None:
         raise UnknownWebhook(webhook_id)
     return row
@@ -111,12 +124,15 @@ RETURNING {_COLUMNS}
 
 
 async def update(
-    pool: RequestPool, webhook_id: str, changes: WebhookUpdate, allow_private: bool
+    pool: RequestPool, webhook_id: str, changes: WebhookUpdate, allow_private: bool, actor: str
 ) -> asyncpg.Record:
+    """Audited with the fields that changed."""
     given = changes.model_fields_set
     if "url" in given:
         await targets.check(changes.url, allow_private)
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
+        # Locked, so that no other change lands between the fields read and those written.
+        before = await find(conn, webhook_id, lock="FOR NO KEY UPDATE")
         row = await conn.fetchrow(
             _UPDATE,
             webhook_id,
@@ -127,18 +143,20 @@ async def update(
             changes.description,
             changes.enabled if "enabled" in given else None,
         )
-    if row is None:
-        raise UnknownWebhook(webhook_id)
+        changed = audit.changed_fields(_audited(before), _audited(row), _AUDITED)
+        await audit.record(conn, actor, "webhook.updated", webhook_id, changed)
     return row
 
 
-async def delete(conn: asyncpg.Connection, webhook_id: str) -> asyncpg.Record:
+async def delete(conn: asyncpg.Connection, webhook_id: str, actor: str) -> asyncpg.Record:
     """Deletes the webhook and its deliveries; returns the webhook as it was."""
-    row = await conn.fetchrow(
-        f"DELETE FROM webhook_endpoints WHERE id = $1 RETURNING {_COLUMNS}", webhook_id
-    )
-    if row is None:
-        raise UnknownWebhook(webhook_id)
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"DELETE FROM webhook_endpoints WHERE id = $1 RETURNING {_COLUMNS}", webhook_id
+        )
+        if row is None:
+            raise UnknownWebhook(webhook_id)
+        await audit.record(conn, actor, "webhook.deleted", webhook_id, {"url": row["url"]})
     return row
 
 
@@ -157,12 +175,18 @@ RETURNING {_COLUMNS}
 
 
 async def rotate_secret(
-    conn: asyncpg.Connection, webhook_id: str, overlap_seconds: int
+    conn: asyncpg.Connection, webhook_id: str, overlap_seconds: int, actor: str
 ) -> tuple[asyncpg.Record, str]:
     secret = signing.new_secret()
-    row = await conn.fetchrow(_ROTATE, webhook_id, secret, float(overlap_seconds))
-    if row is None:
-        raise UnknownWebhook(webhook_id)
+    async with conn.transaction():
+        row = await conn.fetchrow(_ROTATE, webhook_id, secret, float(overlap_seconds))
+        if row is None:
+            raise UnknownWebhook(webhook_id)
+        rotation = {
+            "overlap_seconds": overlap_seconds,
+            "secret_fingerprint": signing.fingerprint(secret),
+        }
+        await audit.record(conn, actor, "webhook.secret_rotated", webhook_id, rotation)
     return row, secret
 
 
@@ -237,11 +261,16 @@ RETURNING {_DELIVERY_COLUMNS}
 """
 
 
-async def redeliver(conn: asyncpg.Connection, webhook_id: str, delivery_id: str) -> asyncpg.Record:
-    await _enabled(conn, webhook_id)
-    row = await conn.fetchrow(_REDELIVER, webhook_id, delivery_id)
-    if row is None:
-        raise UnknownWebhook(delivery_id)
+async def redeliver(
+    conn: asyncpg.Connection, webhook_id: str, delivery_id: str, actor: str
+) -> asyncpg.Record:
+    async with conn.transaction():
+        await _enabled(conn, webhook_id)
+        row = await conn.fetchrow(_REDELIVER, webhook_id, delivery_id)
+        if row is None:
+            raise UnknownWebhook(delivery_id)
+        details = {"delivery_id": delivery_id, "change_id": change_id(row["change_seq"])}
+        await audit.record(conn, actor, "webhook.redelivered", webhook_id, details)
     return row
 
 
@@ -251,7 +280,7 @@ SELECT seq FROM score_changes WHERE occurred_at >= $1 ORDER BY occurred_at, seq 
 
 
 async def replay(
-    conn: asyncpg.Connection, webhook_id: str, start: ReplaySince | ReplayAfter
+    conn: asyncpg.Connection, webhook_id: str, start: ReplaySince | ReplayAfter, actor: str
 ) -> tuple[str, str]:
     """Moves the webhook's feed position back, so that the fan-out reads those changes
     again (through the current filters): a change with a delivery is queued again under
@@ -270,4 +299,10 @@ async def replay(
             webhook_id,
             after,
         )
+        sent_again = {
+            "requested": start.model_dump(mode="json"),
+            "after": change_id(after),
+            "through": change_id(position),
+        }
+        await audit.record(conn, actor, "webhook.replayed", webhook_id, sent_again)
     return change_id(after), change_id(position)
