@@ -559,3 +559,32 @@ def test_an_erasure_racing_writes_leaves_nothing_behind(world):
     assert (
         server.sql("SELECT count(*) FROM customer_scores WHERE customer_id = $1", racer)[0][0] == 0
     )
+
+
+def test_the_command_line_exports_and_erases(world, tmp_path):
+    server = world["server"]
+    with server.client(world["write_key"]) as writer:
+        events = api_events("cli-customer", "cli")
+        assert writer.post("/v1/events", json={"events": events}).json()["accepted"] == 6
+    out = tmp_path / "export.json"
+    server.scorer("customers", "export", "cli-customer", "--out", str(out))
+    document = json.loads(out.read_text())
+    assert sorted(e["event_id"] for e in document["events"]) == sorted(
+        e["event_id"] for e in events
+    )
+    with server.client(world["privacy_key"]) as dpo:
+        api = dpo.get("/v1/customers/cli-customer/export").json()
+    for name in ("profile", "consent_history", "events", "offer_decisions"):
+        assert document[name] == api[name], name
+    refused = server.scorer("customers", "erase", "cli-customer", check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "--yes" in refused.stderr and "Traceback" not in refused.stderr
+    unknown = server.scorer("customers", "export", "nobody-here", check=False)
+    assert unknown.returncode == 2 and "nothing is held" in unknown.stderr
+    erased = json.loads(server.scorer("customers", "erase", "cli-customer", "--yes").stdout)
+    assert erased["deleted"]["events"] == 6 and erased["previously_erased"] is False
+    actors = server.sql(
+        "SELECT actor FROM audit_log WHERE action = 'customer.erased' AND subject = $1",
+        erased["erasure_id"],
+    )
+    assert [row["actor"] for row in actors][0].startswith("cli")

@@ -15,6 +15,7 @@ import asyncpg
 
 from service.cli import (
     consume,
+    customers,
     data,
     embedded,
     keys,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         embedded,
         keys,
         sources,
+        customers,
         consume,
         worker,
         data,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,6 @@ import asyncpg
 
 from service.changes.cursor import change_id
 from service.customers.service import read_profile
-from service.db import RequestPool
 from service.events.fingerprint import canonical_amount
 from service.features.schemas import Features
 from service.features.service import read_features, resolve_as_of
@@ -141,11 +141,15 @@ async def _array(
 
 
 async def export_stream(
-    pool: RequestPool, customer_id: str, zone: ZoneInfo, currency: str
+    connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]],
+    customer_id: str,
+    zone: ZoneInfo,
+    currency: str,
 ) -> AsyncIterator[str | None]:
-    """The document in pieces; the first piece is None when nothing is held about the
-    customer (then the stream ends)."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    """The document in pieces, read on a connection from `connect` held for the whole
+    stream; the first piece is None when nothing is held about the customer (then the
+    stream ends)."""
+    async with connect() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         head = await _head(conn, customer_id, zone)
         if head is None:
             yield None

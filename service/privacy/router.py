@@ -46,7 +46,7 @@ async def export_customer(
     request: Request, customer_id: CustomerId, pool: Pool, key: PrivacyKey
 ) -> StreamingResponse:
     settings = request.app.state.settings
-    pieces = export_stream(pool, customer_id, settings.zone, settings.currency)
+    pieces = export_stream(pool.acquire, customer_id, settings.zone, settings.currency)
     head = await anext(pieces)
     if head is None:
         await pieces.aclose()
