@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -174,9 +176,45 @@ def stop_server(server: Server) -> int:
     return server.process.wait(timeout=60)
 
 
+# The admin and privacy routes that change something or hand out personal data: each
+# answered 2xx must have left an audit entry carrying its request id.
+AUDITED_ROUTES = [
+    re.compile(pattern)
+    for pattern in (
+        r"^(POST) /v1/offers$",
+        r"^(PUT|DELETE) /v1/offers/[^/]+$",
+        r"^(POST) /v1/webhooks$",
+        r"^(PATCH|DELETE) /v1/webhooks/[^/]+$",
+        r"^(POST) /v1/webhooks/[^/]+/(rotate-secret|replay)$",
+        r"^(POST) /v1/webhooks/[^/]+/deliveries/[^/]+/redeliver$",
+        r"^(DELETE) /v1/customers/[^/]+$",
+        r"^(GET) /v1/customers/[^/]+/export$",
+    )
+]
+
+
+def unaudited_requests(server: Server) -> list[str]:
+    """The audited routes this server answered with success whose request id no audit
+    entry carries."""
+    done = {}
+    for line in server.log_path.read_text().splitlines():
+        entry = json.loads(line) if line.startswith("{") else {}
+        call = f"{entry.get('method')} {entry.get('path')}"
+        succeeded = entry.get("message") == "request" and 200 <= entry.get("status", 0) < 300
+        if succeeded and any(route.match(call) for route in AUDITED_ROUTES):
+            done[entry["request_id"]] = call
+    if not done:
+        return []
+    rows = server.sql(
+        "SELECT request_id FROM audit_log WHERE request_id = ANY($1::text[])", list(done)
+    )
+    return sorted(call for request, call in done.items() if request not in {r[0] for r in rows})
+
+
 @contextmanager
 def running_server(database_url: str, tmp_path_factory, **env: str) -> Iterator[Server]:
-    """`scorer serve` on `database_url` (settings in `env`) until the block ends."""
+    """`scorer serve` on `database_url` (settings in `env`) until the block ends; then every
+    admin action it served must be in the audit trail."""
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     running = start_server(database_url, log_path, **env)
     try:
@@ -187,6 +225,7 @@ def running_server(database_url: str, tmp_path_factory, **env: str) -> Iterator[
         except subprocess.TimeoutExpired:
             running.process.kill()  # never leave a server behind on the shared machine
             raise
+    assert unaudited_requests(running) == [], "admin actions without an audit entry"
 
 
 @pytest.fixture(scope="module")

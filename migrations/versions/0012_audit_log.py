@@ -29,6 +29,7 @@ def upgrade() -> None:
             server_default=sa.text("'{}'::jsonb"),
             nullable=False,
         ),
+        sa.Column("request_id", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.add_column("api_keys", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))

@@ -16,4 +16,6 @@ audit_log = Table(
     Column("subject", Text),
     # What was done, never a secret: changed fields, scopes, the version replaced.
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # The API request that did it (its X-Request-Id, as in the logs); null for commands.
+    Column("request_id", Text),
 )

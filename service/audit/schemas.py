@@ -23,6 +23,10 @@ class AuditEntryOut(BaseModel):
         description="The particulars (changed fields, scopes, the version replaced); never a "
         "secret."
     )
+    request_id: str | None = Field(
+        description="The API request that did it (its `X-Request-Id`, as in the logs); null "
+        "for commands and start-up work."
+    )
 
 
 class AuditPage(BaseModel):

@@ -19,6 +19,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.ops.logs import request_id_var
+
 # Any constant shared by every writer; chosen not to collide with the feed's lock.
 AUDIT_LOCK = 7_358_404_912
 # Who acts when nobody asked: start-up work such as ensuring the bootstrap key.
@@ -27,8 +29,8 @@ SYSTEM_ACTOR = "system"
 # The lock is taken before the row (and its id) exists: the insert reads from it.
 _RECORD = f"""
 WITH locked AS (SELECT pg_advisory_xact_lock({AUDIT_LOCK}))
-INSERT INTO audit_log (actor, action, subject, details)
-SELECT $1, $2, $3, $4::jsonb FROM locked
+INSERT INTO audit_log (actor, action, subject, details, request_id)
+SELECT $1, $2, $3, $4::jsonb, $5 FROM locked
 """
 
 
@@ -46,9 +48,11 @@ def _json_value(value: Any) -> str:
 
 def _arguments(
     actor: str, action: str, subject: str | None, details: dict | None
-) -> tuple[str, str, str | None, str]:
-    # Money stays an exact decimal string; times are RFC 3339.
-    return actor, action, subject, json.dumps(details or {}, default=_json_value)
+) -> tuple[str, str, str | None, str, str | None]:
+    # Money stays an exact decimal string; times are RFC 3339. The request id, when an API
+    # request is being served, ties the entry to that request's log lines.
+    details_json = json.dumps(details or {}, default=_json_value)
+    return actor, action, subject, details_json, request_id_var.get()
 
 
 async def record(
@@ -95,7 +99,7 @@ class AuditFilter:
 
 
 _PAGE = """
-SELECT id, at, actor, action, subject, details::text AS details
+SELECT id, at, actor, action, subject, details::text AS details, request_id
 FROM audit_log
 WHERE id > $1
   AND ($2::text IS NULL OR action = $2)
@@ -115,6 +119,7 @@ class AuditEntry:
     action: str
     subject: str | None
     details: dict[str, Any]
+    request_id: str | None
 
 
 async def page(
