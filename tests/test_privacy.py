@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -28,11 +26,11 @@ from segment.analytics.client import Client as SegmentClient
 
 from tests.conftest import SCORER, fresh_database, running_server
 from tests.nats_server import nats_server
+from tests.test_shop_webhooks import SHOP, SHOPIFY_SECRET
+from tests.test_shop_webhooks import shopify_post as signed_shopify_post
 from tests.webhook_receiver import Receiver, wait_until
 
 DATA = Path(__file__).parent / "data" / "webhooks"
-SHOP = "privacy-shop.myshopify.com"
-SHOPIFY_SECRET = "shpss_privacy_secret_0123"
 STRIPE_SECRET = "whsec_privacy_secret_abcdef"
 # Numeric, as Shopify's customer ids are; unlike anything else the database holds.
 ERASED = "7340012345678"
@@ -169,17 +167,7 @@ def run_segment(server, write_key: str) -> None:
 
 
 def shopify_post(server, topic: str, payload: dict, event_id: str) -> dict:
-    raw = json.dumps(payload).encode()
-    digest = hmac.new(SHOPIFY_SECRET.encode(), raw, hashlib.sha256).digest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": SHOP,
-        "X-Shopify-Event-Id": event_id,
-        "X-Shopify-Webhook-Id": "wh-" + event_id,
-        "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
-    }
-    answer = httpx.post(f"{server.url}/v1/sources/shopify/webhooks", content=raw, headers=headers)
+    answer = signed_shopify_post(server, topic, payload, event_id)
     assert answer.status_code == 200, answer.text
     return answer.json()
 

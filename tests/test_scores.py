@@ -268,3 +268,12 @@ def test_the_purchase_outlook_rides_with_pcltv(client):
     browser = client.get("/v1/customers/ol-browser/scores").json()["pcltv"]
     assert browser["expected_orders"] is None and browser["p_alive"] is None
     assert browser["expected_next_order_at"] is None
+
+
+def test_an_outlook_past_the_calendar_is_null_not_an_error(client):
+    """A buyer read as of a day near the year 9998: the next order's time would be past the
+    calendar's end (found by schemathesis as a 500)."""
+    post(client, [order("ol-late", n, 10 + 20 * n, "50") for n in range(3)])
+    answer = client.get("/v1/customers/ol-late/scores", params={"as_of": "9998-11-09T07:53:06Z"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["pcltv"]["expected_next_order_at"] is None

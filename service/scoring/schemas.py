@@ -53,7 +53,7 @@ class Pcltv(BaseModel):
     )
     expected_next_order_at: datetime | None = Field(
         description="If still active, the median time of the next order (BG/NBD); null "
-        "without orders."
+        "without orders, or when that time would be past the year 9999."
     )
 
 

@@ -3,6 +3,7 @@ query and the active ONNX models; then the NBO policy."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -49,7 +50,9 @@ def snapshot_body(
         # From the start of the as-of day: features know days, not the moment of the read.
         day = features["as_of"].astimezone(settings.zone).date()
         start = datetime(day.year, day.month, day.day, tzinfo=settings.zone)
-        next_order = (start + timedelta(days=wait)).astimezone(UTC)
+        # Past the calendar's end (year 9999) there is no time to name: null, as unknown.
+        with contextlib.suppress(OverflowError):
+            next_order = (start + timedelta(days=wait)).astimezone(UTC)
     return {
         "customer_id": features["customer_id"],
         "as_of": features["as_of"],
