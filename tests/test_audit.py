@@ -269,6 +269,15 @@ def test_the_bootstrap_key_is_audited_only_when_it_changes(server):
     assert_nowhere_in_audit(server, key, server.admin_key)
 
 
+def test_the_shipped_models_activated_at_start_are_audited(server):
+    """A fresh database has no active model: the server activates the shipped ones, as
+    `system`, once each (the module's later activations come from commands)."""
+    started = [e for e in entries(server, "model.activated") if e["actor"] == "system"]
+    assert {e["details"]["name"] for e in started} >= {"churn", "pcltv", "segment"}
+    assert all(e["details"]["previous_version"] is None for e in started)
+    assert len(started) == len({e["details"]["name"] for e in started})
+
+
 def test_the_listing_pages_and_filters(server):
     pager = new_key(server, "audit-pager")
     with server.client(pager) as http:

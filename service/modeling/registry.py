@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
+from service.audit import service as audit
 from service.modeling.artifacts import MODELS_DIR, Artifact, Manifest, shipped_versions
 
 _REGISTER = """
@@ -89,4 +90,8 @@ async def ensure_shipped(conn: asyncpg.Connection, models_dir: Path = MODELS_DIR
         for version in versions:
             await register(conn, models_dir / name / version)
         if versions and name not in active:
-            await activate(conn, name, versions[-1])
+            async with conn.transaction():
+                previous = await activate(conn, name, versions[-1])
+                details = {"name": name, "version": versions[-1], "previous_version": previous}
+                subject = f"{name}@{versions[-1]}"
+                await audit.record(conn, audit.SYSTEM_ACTOR, "model.activated", subject, details)
