@@ -25,6 +25,7 @@ from service.events.router import router as events_router
 from service.events.schemas import EventBatch
 from service.events.validation import EventRules
 from service.features.router import router as features_router
+from service.insights.router import router as insights_router
 from service.modeling.registry import ensure_shipped
 from service.offers.router import router as offers_router
 from service.ops import docs, errors
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offers_router,
         changes_router,
         audiences_router,
+        insights_router,
         sources_router,
         segment_router,
         shopify_router,

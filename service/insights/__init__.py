@@ -1,0 +1,1 @@
+"""Insights: aggregates over the stored scores for shop owners and BI tools."""
