@@ -16,7 +16,7 @@ def cmd_customers(args: argparse.Namespace) -> int:
     from service.audit import service as audit
     from service.identifiers import normalise_id
     from service.privacy.erasure import erase
-    from service.privacy.export import export_stream
+    from service.privacy.export import open_export
 
     settings = load_settings()
     try:
@@ -38,14 +38,11 @@ def cmd_customers(args: argparse.Namespace) -> int:
         async def connection():
             yield raw
 
-        pieces = export_stream(connection, customer_id, settings.zone, settings.currency)
-        head = await anext(pieces)
-        if head is None:
-            await pieces.aclose()
+        document = await open_export(connection, customer_id, settings.zone, settings.currency)
+        if document is None:
             raise UsageError(f"nothing is held about customer {customer_id!r}")
         with Path(args.out).open("w") if args.out else nullcontext(sys.stdout) as out:
-            out.write(head)
-            async for piece in pieces:
+            async for piece in document:
                 out.write(piece)
             out.write("\n")
         await audit.record(raw, audit.cli_actor(), "customer.exported", customer_id)

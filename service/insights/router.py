@@ -25,12 +25,10 @@ async def get_equity(
     _key: ScoresReader,
     by: Annotated[Literal["tier", "segment", "churn_band"], Query()] = "tier",
 ) -> Equity:
-    rows = await pool.read(lambda conn: equity(conn, by))
-    groups = [EquityGroup(**vars(row)) for row in rows if row.name is not None]
-    totals = [row for row in rows if row.name is None]
-    total = (
-        EquityGroup(**{**vars(totals[0]), "name": "total"})
-        if totals
-        else EquityGroup(name="total", customers=0, pcltv=0.0, historic=0.0)
+    # ROLLUP's grand-total row comes first, and exists even when no customer is scored.
+    total, *groups = await pool.read(lambda conn: equity(conn, by))
+    return Equity(
+        by=by,
+        total=EquityGroup(**{**vars(total), "name": "total"}),
+        groups=[EquityGroup(**vars(row)) for row in groups],
     )
-    return Equity(by=by, total=total, groups=groups)

@@ -140,7 +140,29 @@ async def _array(
         separator = ","
 
 
-async def export_stream(
+async def open_export(
+    connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]],
+    customer_id: str,
+    zone: ZoneInfo,
+    currency: str,
+) -> AsyncIterator[str] | None:
+    """The document's pieces, its head already read (so that a caller can answer "unknown"
+    before sending anything); None when nothing is held about the customer."""
+    pieces = _export_stream(connect, customer_id, zone, currency)
+    head = await anext(pieces)
+    if head is None:
+        await pieces.aclose()
+        return None
+
+    async def document() -> AsyncIterator[str]:
+        yield head
+        async for piece in pieces:
+            yield piece
+
+    return document()
+
+
+async def _export_stream(
     connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]],
     customer_id: str,
     zone: ZoneInfo,

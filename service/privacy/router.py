@@ -13,7 +13,7 @@ from service.audit import service as audit
 from service.deps import CustomerId, Pool, ScopedBearer
 from service.ops.responses import error_responses
 from service.privacy.erasure import erase
-from service.privacy.export import export_stream
+from service.privacy.export import open_export
 from service.privacy.schemas import CustomerExport, Erasure
 
 router = APIRouter(prefix="/v1/customers", tags=["privacy"])
@@ -46,17 +46,9 @@ async def export_customer(
     request: Request, customer_id: CustomerId, pool: Pool, key: PrivacyKey
 ) -> StreamingResponse:
     settings = request.app.state.settings
-    pieces = export_stream(pool.acquire, customer_id, settings.zone, settings.currency)
-    head = await anext(pieces)
-    if head is None:
-        await pieces.aclose()
+    document = await open_export(pool.acquire, customer_id, settings.zone, settings.currency)
+    if document is None:
         raise HTTPException(404, f"nothing is held about customer {customer_id!r}")
     async with pool.acquire() as conn, conn.transaction():
         await audit.record(conn, key.name, "customer.exported", customer_id)
-
-    async def document():
-        yield head
-        async for piece in pieces:
-            yield piece
-
-    return StreamingResponse(document(), media_type="application/json")
+    return StreamingResponse(document, media_type="application/json")
