@@ -5,6 +5,7 @@ from service.audit import models as audit_models
 from service.changes import models as change_models
 from service.events import models as event_models
 from service.features import models as feature_models
+from service.insights import models as insight_models
 from service.modeling import models as modeling_models
 from service.offers import models as offer_models
 from service.scoring import models as scoring_models
@@ -18,6 +19,7 @@ __all__ = [
     "change_models",
     "event_models",
     "feature_models",
+    "insight_models",
     "modeling_models",
     "offer_models",
     "scoring_models",
