@@ -1,5 +1,6 @@
 """The background work of a process: the scoring loop, webhook fan-out and delivery,
-change-feed retention and raw-event retention (when SCORER_EVENT_RETENTION_DAYS is set).
+change-feed retention, raw-event retention (when SCORER_EVENT_RETENTION_DAYS is set), and
+the insight snapshots and alerts.
 `scorer serve` runs it in each worker unless `SCORER_BACKGROUND_WORK=false`; `scorer worker`
 runs it alone. Several processes share the work through PostgreSQL row locks, so any number
 may run."""
@@ -9,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 from service.changes.service import purge_expired
 from service.config import Settings
 from service.db import RequestPool
 from service.events.retention import purge_events
+from service.insights import alerts, snapshots
 from service.scoring.freshness import LoopSettings, ScoringLoop
 from service.scoring.store import ModelStore
 from service.scoring.transitions import Thresholds
@@ -29,8 +32,9 @@ RETENTION_EVERY_SECONDS = 60.0
 _STATEMENT_SECONDS, _LOCK_SECONDS = 30.0, 5.0
 
 
-# The scoring loop and retention hold one connection each, webhook delivery up to two.
-POOL_SIZE = 4
+# The scoring loop, retention and insights hold one connection each, webhook delivery up
+# to two.
+POOL_SIZE = 5
 
 
 async def open_pool(dsn: str) -> RequestPool:
@@ -74,6 +78,28 @@ async def keep_retention(pool: RequestPool, settings: Settings, stop: asyncio.Ev
             await asyncio.wait_for(stop.wait(), RETENTION_EVERY_SECONDS)
 
 
+async def keep_insights(
+    pool: RequestPool, models: ModelStore, settings: Settings, stop: asyncio.Event
+) -> None:
+    """Today's insight snapshots every SCORER_INSIGHTS_REFRESH_SECONDS (the daily kinds
+    once a day), the alerts every SCORER_INSIGHTS_ALERT_SECONDS."""
+    every = settings.insights
+    refreshed_at = -every.refresh_seconds
+    while not stop.is_set():
+        today = datetime.now(UTC).astimezone(settings.zone).date()
+        try:
+            async with pool.acquire() as conn:
+                if time.monotonic() - refreshed_at >= every.refresh_seconds:
+                    context = snapshots.SnapshotContext(today, settings.zone, models)
+                    await snapshots.refresh(conn, context, every_kind=False)
+                    refreshed_at = time.monotonic()
+                await alerts.evaluate(conn, today)
+        except Exception:  # retried next round; it must not end the process
+            log.exception("insights refresh failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(every.alert_seconds, every.refresh_seconds))
+
+
 class Background:
     """Started in a lifespan or by `scorer worker`; `stop()` lets each loop finish its
     batch (a batch is one transaction, so stopping mid-way loses nothing either)."""
@@ -86,6 +112,7 @@ class Background:
         loops = [
             scoring_loop(pool, models, settings, changed).run(self._stop),
             keep_retention(pool, settings, self._stop),
+            keep_insights(pool, models, settings, self._stop),
             dispatcher.run(pool, settings, self._stop, changed),
         ]
         self._tasks = [asyncio.create_task(loop) for loop in loops]

@@ -59,6 +59,17 @@ class ChangeSettings(BaseModel):
     retention_days: int = Field(default=30, ge=1, description="Days the change feed keeps.")
 
 
+class InsightSettings(BaseModel):
+    """How often the background work refreshes today's insight snapshots and checks alerts."""
+
+    refresh_seconds: float = Field(
+        default=300.0, gt=0, description="Refresh of today's insight snapshots, seconds."
+    )
+    alert_seconds: float = Field(
+        default=60.0, gt=0, description="Evaluation of the insight alerts, seconds."
+    )
+
+
 class NboSettings(BaseModel):
     """Knobs of the next-best-offer policy."""
 
@@ -242,6 +253,7 @@ class Settings(BaseSettings):
     )
     churn: ChurnSettings = ChurnSettings()
     changes: ChangeSettings = ChangeSettings()
+    insights: InsightSettings = InsightSettings()
     pcltv: PcltvSettings = PcltvSettings()
     nbo: NboSettings = NboSettings()
     webhook: WebhookSettings = WebhookSettings()

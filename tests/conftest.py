@@ -189,6 +189,8 @@ AUDITED_ROUTES = [
         r"^(POST) /v1/webhooks/[^/]+/deliveries/[^/]+/redeliver$",
         r"^(DELETE) /v1/customers/[^/]+$",
         r"^(GET) /v1/customers/[^/]+/export$",
+        r"^(POST) /v1/insights/(alerts|snapshots)$",
+        r"^(DELETE) /v1/insights/alerts/[^/]+$",
     )
 ]
 

@@ -11,7 +11,7 @@ from pydantic import AfterValidator
 
 from service.changes import cursor
 from service.changes.schemas import Change, ChangePage
-from service.changes.service import CHANGE_TYPES, ChangeFilter, read_page
+from service.changes.service import CHANGE_TYPES, ChangeFilter, read_page, wire_fields
 from service.deps import Pool, ScoresReader
 from service.identifiers import MAX_ID_LENGTH, normalise_id, state_id_pattern
 from service.ops.responses import error_responses
@@ -78,11 +78,14 @@ async def list_changes(
                 customer_id=row["customer_id"],
                 erasure_id=row["erasure_id"],
                 occurred_at=row["occurred_at"],
-                before=None if row["before"] is None else json.loads(row["before"]),
-                after=None if row["after"] is None else json.loads(row["after"]),
+                **wire_fields(row["type"], _document(row["before"]), _document(row["after"])),
             )
             for row in page.rows
         ],
         next_cursor=cursor.encode(page.last_seq),
         has_more=page.has_more,
     )
+
+
+def _document(text: str | None) -> dict | None:
+    return None if text is None else json.loads(text)

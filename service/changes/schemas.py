@@ -25,11 +25,24 @@ class ScoreSnapshot(BaseModel):
     m: int = Field(ge=1, le=5)
 
 
+class AlertFired(BaseModel):
+    """An insights alert whose metric crossed its threshold, and the value it crossed with."""
+
+    alert_id: str
+    name: str
+    metric: str
+    subject: str | None
+    operator: Literal["above", "below"]
+    threshold: float
+    value: float
+
+
 class Change(BaseModel):
     id: str = Field(description="`chg_` and the change's position in the feed.")
     type: ChangeType
     customer_id: str | None = Field(
-        description="The customer; null for `customer.erased`, which keeps no trace of the id."
+        description="The customer; null for `customer.erased`, which keeps no trace of the "
+        "id, and for `alert.triggered`, which is about no one customer."
     )
     erasure_id: str | None = Field(
         default=None,
@@ -42,6 +55,11 @@ class Change(BaseModel):
         "`scores.changed`); null for a customer's first scores."
     )
     after: ScoreSnapshot | None
+    alert: AlertFired | None = Field(
+        default=None,
+        description="For `alert.triggered` (whose customer, before and after are null): the "
+        "alert and the value that crossed its threshold; null for other changes.",
+    )
 
 
 class ChangePage(BaseModel):

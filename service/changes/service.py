@@ -26,8 +26,11 @@ CHANGE_TYPES = (
     "churn_band.changed",
     "tier.changed",
     "customer.erased",
+    "alert.triggered",
 )
 ERASED = "customer.erased"
+# Not about one customer: `after` holds the alert and what it measured.
+ALERT_TRIGGERED = "alert.triggered"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,14 @@ class NewChange:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     erasure_id: str | None = None
+
+
+def wire_fields(change_type: str, before: dict | None, after: dict | None) -> dict:
+    """A stored change's before/after as the feed and webhooks send them: an alert's
+    record is its `alert`, with no scores before or after."""
+    if change_type == ALERT_TRIGGERED:
+        return {"before": None, "after": None, "alert": after}
+    return {"before": before, "after": after}
 
 
 _INSERT = """

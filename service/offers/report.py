@@ -58,6 +58,15 @@ def mean_and_variance(values: list[float]) -> tuple[float, float]:
     return mean, variance
 
 
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson interval of a proportion: within [0, 1] and sane for few trials, where
+    the normal approximation is neither."""
+    share, spread = successes / trials, z * z / trials
+    centre = share + spread / 2
+    half = z * math.sqrt(share * (1 - share) / trials + spread / (4 * trials))
+    return max((centre - half) / (1 + spread), 0.0), min((centre + half) / (1 + spread), 1.0)
+
+
 def uplift(treatment: list[float], control: list[float]) -> dict[str, float]:
     """Difference of means with a normal-approximation 95% interval."""
     (mt, vt), (mc, vc) = mean_and_variance(treatment), mean_and_variance(control)
@@ -92,6 +101,7 @@ async def offers_report(
                 "shown": g.decisions,
                 "accepted": g.accepted,
                 "acceptance_rate": g.accepted / g.decisions,
+                "acceptance_ci95": wilson_interval(g.accepted, g.decisions),
             }
             for offer, g in sorted(by_offer.items())
         },

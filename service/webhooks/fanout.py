@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from service.changes.service import ERASED
+from service.changes.service import ERASED, wire_fields
 
 # Changes read per webhook and transaction.
 BATCH = 500
@@ -54,8 +54,9 @@ def wire_time(moment: datetime) -> str:
 
 def matches(filters: dict[str, str], change: Change) -> bool:
     """Every filter holds between the change's before and after snapshots. An erasure
-    passes every filter: whoever may have been sent the customer's scores hears of it."""
-    if change.type == ERASED:
+    passes every filter: whoever may have been sent the customer's scores hears of it; so
+    does an alert, which is about no one customer's scores."""
+    if change.customer_id is None:
         return True
     for name, wanted in filters.items():
         score, _, direction = name.rpartition("_")
@@ -79,8 +80,7 @@ def body(change: Change) -> str:
             "id": change_id(change.seq),
             "customer_id": change.customer_id,
             "occurred_at": occurred,
-            "before": change.before,
-            "after": change.after,
+            **wire_fields(change.type, change.before, change.after),
         },
     }
     if change.type == ERASED:
