@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from service.deps import Pool, ScoresReader
-from service.insights.schemas import Equity, EquityGroup
+from service.insights.health import model_health
+from service.insights.schemas import Equity, EquityGroup, ModelHealth
 from service.insights.service import equity
 from service.ops.responses import error_responses
 
@@ -32,3 +33,14 @@ async def get_equity(
         total=EquityGroup(**{**vars(total), "name": "total"}),
         groups=[EquityGroup(**vars(row)) for row in groups],
     )
+
+
+@router.get(
+    "/model-health",
+    response_model=ModelHealth,
+    summary="Active models, calibration on the last complete horizon, drift from training",
+    responses=error_responses(),
+)
+async def get_model_health(request: Request, pool: Pool, _key: ScoresReader) -> ModelHealth:
+    threshold = request.app.state.settings.drift_psi_threshold
+    return ModelHealth(**await pool.read(lambda conn: model_health(conn, threshold)))
