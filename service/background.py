@@ -17,7 +17,7 @@ from service.changes.service import purge_expired
 from service.config import Settings
 from service.db import RequestPool
 from service.events.retention import purge_events
-from service.insights import alerts, snapshots
+from service.insights import alerts, refresh
 from service.scoring.freshness import LoopSettings, ScoringLoop
 from service.scoring.store import ModelStore
 from service.scoring.transitions import Thresholds
@@ -90,8 +90,8 @@ async def keep_insights(
         try:
             async with pool.acquire() as conn:
                 if time.monotonic() - refreshed_at >= every.refresh_seconds:
-                    context = snapshots.SnapshotContext(today, settings.zone, models)
-                    await snapshots.refresh(conn, context, every_kind=False)
+                    context = refresh.SnapshotContext(today, settings.zone, models)
+                    await refresh.refresh(conn, context, every_kind=False)
                     refreshed_at = time.monotonic()
                 await alerts.evaluate(conn, today)
         except Exception:  # retried next round; it must not end the process

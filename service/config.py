@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         description="Days of raw events kept (by their day in SCORER_TIMEZONE); older ones are "
         "purged, their features kept in the derived tables. Unset: kept forever.",
     )
+    drift_psi_threshold: float = Field(
+        default=0.2,
+        gt=0,
+        description="PSI above which a feature or prediction is named drifted in "
+        "GET /v1/insights/model-health (0.1: watch, 0.2: act, by convention).",
+    )
     churn: ChurnSettings = ChurnSettings()
     changes: ChangeSettings = ChangeSettings()
     insights: InsightSettings = InsightSettings()

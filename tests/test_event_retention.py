@@ -28,12 +28,13 @@ from hypothesis import strategies as st
 
 from service.db import asyncpg_dsn
 from service.events.retention import purge_events
+from service.features.asof import end_of_day
 from service.features.recompute import recompute_customers
 from service.features.retention import read_horizon
 from service.features.schemas import Features
 from service.features.service import read_features
 from service.offers.report import offers_report
-from service.training.dataset import data_span, end_of_day
+from service.training.dataset import data_span
 from service.training.nbo import impressions
 from tests.conftest import SCORER
 from tests.reference import ReferenceModel, day_of, differences

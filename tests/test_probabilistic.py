@@ -21,12 +21,12 @@ from scipy.special import betaln, hyp2f1
 
 from service.features.vector import MODEL_FEATURES
 from service.modeling import clv
+from service.modeling.monitoring import expected_calibration_error
 from service.modeling.pcltv import Probabilistic
 from service.training import probabilistic as P
 from service.training.clv_math import (
     average_order_value,
     classification_report,
-    expected_calibration_error,
     regression_report,
     simple_clv,
 )

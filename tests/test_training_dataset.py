@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from service.db import asyncpg_dsn
+from service.features.asof import snapshot
 from service.features.vector import feature_matrix
-from service.training.dataset import labels, snapshot
+from service.modeling.outcomes import labels
 
 START = date(2025, 3, 1)
 

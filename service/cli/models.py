@@ -161,10 +161,34 @@ async def _list(raw, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reference(raw, args: argparse.Namespace) -> int:
+    from service.training.reference import rewrite_references
+
+    try:
+        manifests = await rewrite_references(raw, [Path(folder) for folder in args.folders])
+    except (ValueError, KeyError) as error:
+        raise UsageError(f"no reference for {' '.join(args.folders)} ({error})") from error
+    for manifest in manifests:
+        reference = manifest.reference
+        print(
+            f"{manifest.name} {manifest.version}: reference of {reference['customers']} "
+            f"customers on {reference['cutoff']}"
+        )
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
-    command = {"register": _register, "activate": _activate, "list": _list}[args.models_command]
+    commands = {
+        "register": _register,
+        "activate": _activate,
+        "list": _list,
+        "reference": _reference,
+    }
+    command = commands[args.models_command]
     if args.models_command == "register":
         _require_artifact_folder(args.folder)
+    for folder in getattr(args, "folders", []):
+        _require_artifact_folder(folder)
     return run_with_connection(load_settings(), lambda raw, conn: command(raw, args))
 
 
@@ -286,6 +310,12 @@ def add_commands(sub) -> None:
     activate = models_sub.add_parser("activate", help="make a version active (hot reload)")
     activate.add_argument("name", choices=MODEL_NAMES)
     activate.add_argument("version")
+    reference = models_sub.add_parser(
+        "reference",
+        help="recompute the drift references of one training run's churn, pCLTV and segment "
+        "artifacts from the database they were trained on, into their manifests",
+    )
+    reference.add_argument("folders", nargs="+", help="<models dir>/<name>/<version> folders")
     models.set_defaults(func=cmd_models)
 
     evaluate = sub.add_parser(

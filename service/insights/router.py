@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from service.deps import Admin, Pool, ScoresReader
-from service.insights import alerts, snapshots
+from service.insights import alerts, refresh, snapshots
+from service.insights.health import model_health
 from service.insights.movements import movements
 from service.insights.schemas import (
     Alert,
@@ -19,6 +20,7 @@ from service.insights.schemas import (
     Equity,
     EquityGroup,
     GroupCount,
+    ModelHealth,
     MovementCell,
     Movements,
     Offers,
@@ -208,11 +210,11 @@ def _interval(bounds: tuple[float, float]) -> dict:
 )
 async def take_snapshots(request: Request, pool: Pool, admin: Admin) -> SnapshotsTaken:
     settings = request.app.state.settings
-    context = snapshots.SnapshotContext(
+    context = refresh.SnapshotContext(
         datetime.now(UTC).astimezone(settings.zone).date(), settings.zone, request.app.state.models
     )
     async with pool.acquire() as conn:
-        kinds = await snapshots.take_now(conn, context, admin.name)
+        kinds = await refresh.take_now(conn, context, admin.name)
     if kinds is None:
         raise HTTPException(409, "another process is refreshing the snapshots; retry shortly")
     return SnapshotsTaken(day=context.day, kinds=kinds)
@@ -264,3 +266,14 @@ async def delete_alert(alert_id: AlertId, pool: Pool, admin: Admin) -> Alert:
     if row is None:
         raise HTTPException(404, f"no alert {alert_id}")
     return Alert(**dict(row))
+
+
+@router.get(
+    "/model-health",
+    response_model=ModelHealth,
+    summary="Active models, calibration on the last complete horizon, drift from training",
+    responses=error_responses(),
+)
+async def get_model_health(request: Request, pool: Pool, _key: ScoresReader) -> ModelHealth:
+    threshold = request.app.state.settings.drift_psi_threshold
+    return ModelHealth(**await pool.read(lambda conn: model_health(conn, threshold)))

@@ -45,6 +45,9 @@ class Manifest:
     training_window: dict[str, Any]
     metrics: dict[str, Any]
     parameters: dict[str, Any] = field(default_factory=dict)
+    # The distributions of the inputs and predictions on the reference day, which drift is
+    # measured against (`service.modeling.monitoring`); empty in manifests older than it.
+    reference: dict[str, Any] = field(default_factory=dict)
     library_versions: dict[str, str] = field(default_factory=library_versions)
     trained_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     sha256: str = ""
@@ -71,10 +74,13 @@ class Artifact:
         folder.mkdir(parents=True, exist_ok=False)
         self.manifest.sha256 = hashlib.sha256(self.graph).hexdigest()
         (folder / GRAPH_FILE).write_bytes(self.graph)
-        (folder / MANIFEST_FILE).write_text(json.dumps(asdict(self.manifest), indent=2) + "\n")
+        self.write_manifest(folder)
         if self.explainer is not None:
             (folder / EXPLAINER_FILE).write_text(self.explainer)
         return folder
+
+    def write_manifest(self, folder: Path) -> None:
+        (folder / MANIFEST_FILE).write_text(json.dumps(asdict(self.manifest), indent=2) + "\n")
 
     @classmethod
     def load(cls, folder: Path) -> Artifact:

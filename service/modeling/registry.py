@@ -15,10 +15,16 @@ import asyncpg
 from service.audit import service as audit
 from service.modeling.artifacts import MODELS_DIR, Artifact, Manifest, shipped_versions
 
+# A version registered again keeps its row, but gains the drift reference it was
+# registered without (`scorer models reference` adds one to a trained artifact).
 _REGISTER = """
 INSERT INTO model_registry (name, version, manifest, model, explainer)
 VALUES ($1, $2, $3::jsonb, $4, $5)
-ON CONFLICT (name, version) DO NOTHING
+ON CONFLICT (name, version) DO UPDATE
+SET manifest = model_registry.manifest
+  || jsonb_build_object('reference', EXCLUDED.manifest->'reference')
+WHERE coalesce(model_registry.manifest->'reference', '{}') = '{}'
+  AND EXCLUDED.manifest->'reference' <> '{}'
 """
 
 

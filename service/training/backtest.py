@@ -20,9 +20,10 @@ from service.backfill.importer import import_file
 from service.db import asyncpg_dsn, migrate
 from service.events.validation import EventRules
 from service.modeling.artifacts import Artifact
+from service.modeling.outcomes import churned as churn_label
+from service.modeling.outcomes import labels
 from service.modeling.runtime import LoadedModel
 from service.scoring.engine import ModelSet
-from service.training.dataset import labels
 from service.training.evaluate import predict_at, side_by_side
 from service.training.model_card import card_markdown, model_card
 from service.training.pcltv import coverage
@@ -46,7 +47,7 @@ async def run_backtest(conn: asyncpg.Connection, config: TrainConfig, log: Log) 
         models = load_model_set(result.folders, config.value_tiers)
     predictions = await predict_at(conn, models, cutoff, horizon_days)
     actual = await labels(conn, predictions.customer_ids, cutoff, horizon_days)
-    churned = (actual.orders == 0).astype(int)
+    churned = churn_label(actual.orders)
     report = side_by_side(predictions, churned, actual.revenue)
     low, high = models.value_interval.of(predictions.scores.pcltv)
     report["pcltv"]["interval_coverage"] = coverage(actual.revenue, low, high)

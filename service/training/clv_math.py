@@ -14,14 +14,14 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import (
     average_precision_score,
-    brier_score_loss,
     mean_absolute_error,
     mean_squared_error,
     roc_auc_score,
 )
 
+from service.modeling.monitoring import brier, expected_calibration_error
+
 TOP_SHARE = 0.10
-ECE_BINS = 10
 
 
 def average_order_value(revenue: float, orders: float) -> float:
@@ -85,23 +85,9 @@ def classification_report(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]
         "base_rate": float(np.mean(y_true)),
         "roc_auc": float(roc_auc_score(y_true, p)) if two_classes else math.nan,
         "pr_auc": float(average_precision_score(y_true, p)) if two_classes else math.nan,
-        "brier": float(brier_score_loss(y_true, p)),
+        "brier": brier(y_true, p),
         "ece": expected_calibration_error(y_true, p),
     }
-
-
-def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE with `bins` equal-width bins, weighted by bin size (see classification_report)."""
-    y_true = np.asarray(y_true, dtype=float)
-    p = np.asarray(p, dtype=float)
-    index = np.clip((p * bins).astype(int), 0, bins - 1)
-    count = np.bincount(index, minlength=bins)
-    gap = np.abs(
-        np.bincount(index, weights=y_true, minlength=bins)
-        - np.bincount(index, weights=p, minlength=bins)
-    )
-    # |sum(y) - sum(p)| / n per bin == (n_k / n) |mean(y) - mean(p)|.
-    return float(np.sum(gap[count > 0]) / len(p)) if len(p) else math.nan
 
 
 def _spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:

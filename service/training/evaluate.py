@@ -11,10 +11,10 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
+from service.features.asof import snapshot
 from service.scoring.engine import ModelSet, Scores
 from service.training import baseline
 from service.training.clv_math import classification_report, regression_report
-from service.training.dataset import snapshot
 
 
 @dataclass

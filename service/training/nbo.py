@@ -14,8 +14,8 @@ from datetime import date, timedelta
 
 import asyncpg
 
+from service.features.asof import end_of_day
 from service.features.service import read_features
-from service.training.dataset import end_of_day
 from service.training.propensity import ShownOffer
 
 _IMPRESSIONS = """

@@ -20,8 +20,10 @@ import asyncpg
 import numpy as np
 
 from service.config import PcltvSettings
+from service.features.asof import Snapshot, snapshot
 from service.features.vector import MODEL_FEATURES, feature_matrix
 from service.modeling.artifacts import Artifact, Manifest, new_version
+from service.modeling.outcomes import Labels, churned, labels
 from service.modeling.pcltv import FEATURES as PCLTV_FEATURES
 from service.modeling.pcltv import TENURE_COLUMN, WEEK, Probabilistic, discount_factor
 from service.modeling.pcltv import probabilistic_revenue as revenue_column
@@ -31,16 +33,10 @@ from service.scoring.engine import ModelSet
 from service.training import churn, onnx_export, pcltv, segment
 from service.training import nbo as nbo_training
 from service.training.clv_math import classification_report, regression_report
-from service.training.dataset import (
-    Labels,
-    Snapshot,
-    cutoffs_for,
-    data_span,
-    labels,
-    snapshot,
-)
+from service.training.dataset import cutoffs_for, data_span
 from service.training.model_card import churn_card, pcltv_card
 from service.training.propensity import train_propensity
+from service.training.reference import record_references
 from service.training.report import write_report
 from service.training.results import Evaluated, TrainResult
 from service.vocabulary import ValueTiers
@@ -153,7 +149,7 @@ async def churn_without_orders(
     waiting = [customer for customer, row in rows if not row["orders_total"]]
     if not waiting:
         return 1.0
-    still = float(np.mean((await labels(conn, waiting, shot.cutoff, window)).orders == 0))
+    still = float(np.mean(churned((await labels(conn, waiting, shot.cutoff, window)).orders)))
     return still ** (horizon / window)
 
 
@@ -206,7 +202,7 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
         log(f"churn: {len(cutoffs)} labelled cutoffs, too few for trees: BG/NBD alone")
         _, _, predicted = await _bgnbd_churn_at(conn, snapshots, first_day, check, window)
         _, outcome = await snapshots.outcomes(check, window)
-        y = (outcome.orders == 0).astype(int)
+        y = churned(outcome.orders)
         candidates = {"bgnbd": classification_report(y, predicted)}
         selection = _short_history_selection(
             "churn", "bgnbd", len(cutoffs), horizon, check, f"no order in the next {window} days"
@@ -220,10 +216,8 @@ async def train_churn(conn, snapshots: Snapshots, config: TrainConfig, first_day
     X_cal, o_cal, _ = await _stack(snapshots, conn, [calibration], horizon)
     X_train, o_train, _ = await _stack(snapshots, conn, training, horizon)
     log(f"churn: train {len(X_train)} rows, calibrate {len(X_cal)}, validate {len(X_val)}")
-    model = churn.fit_churn(
-        X_train, (o_train == 0).astype(int), X_cal, (o_cal == 0).astype(int), config.seed
-    )
-    y = (o_val == 0).astype(int)
+    model = churn.fit_churn(X_train, churned(o_train), X_cal, churned(o_cal), config.seed)
+    y = churned(o_val)
     _, _, bgnbd_then = await _bgnbd_churn_at(conn, snapshots, first_day, validation, horizon)
     trees_then = churn.anchored(model, X_val, float(np.mean(bgnbd_then))).predict(X_val)
     predictions = {
@@ -569,6 +563,7 @@ async def train(
     segmentation = await train_segment(snapshots, as_of)
     propensity = await train_nbo(conn, segmentation, as_of, config.seed, log)
     artifacts = [churn_out.artifact, pcltv_out.artifact, segmentation]
+    await record_references(artifacts, snapshots.at)
     for artifact in filter(None, (*artifacts, propensity)):
         # A probabilistic-only model says so in its version, which every score carries.
         kind = artifact.manifest.parameters.get("kind", "")

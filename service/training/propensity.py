@@ -26,9 +26,10 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import onnx
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 from service.features.vector import MODEL_FEATURES, feature_matrix
+from service.modeling.monitoring import brier
 from service.offers import priors
 from service.offers.propensity import design_matrix, input_names, segment_key
 from service.training import onnx_export
@@ -153,7 +154,7 @@ def export_propensity(
         "acceptance_rate": float(y.mean()),
         "mean_predicted": float(predicted.mean()),
         "log_loss": float(log_loss(y, predicted, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, predicted)),
+        "brier": brier(y, predicted),
         "auc": float(roc_auc_score(y, predicted)) if len(np.unique(y)) > 1 else None,
         "by_offer": {
             o: {

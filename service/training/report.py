@@ -5,22 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
+from service.modeling.monitoring import reliability_bins
 from service.training.model_card import card_markdown
 from service.training.results import Evaluated, TrainResult
-
-
-def reliability_bins(
-    y: np.ndarray, p: np.ndarray, bins: int = 10
-) -> list[tuple[float, float, int]]:
-    """(mean predicted, observed rate, count) per equal-width probability bin."""
-    index = np.minimum((p * bins).astype(int), bins - 1)
-    return [
-        (float(p[index == b].mean()), float(y[index == b].mean()), int((index == b).sum()))
-        for b in range(bins)
-        if (index == b).any()
-    ]
 
 
 def calibration_svg(points: list[tuple[float, float, int]], size: int = 320) -> str:
