@@ -7,8 +7,8 @@
 const KEY_STORAGE = "scorer-api-key"; // sessionStorage only: gone when the tab closes
 const API = "/v1/insights";
 
-// en-US digits, grouping and rounding half away from zero (Intl's default) on the number's
-// exact value; "—" for a missing value.
+// en-US digits and grouping, rounded half away from zero (Intl's default) on the number's
+// shortest decimal form, the one its JSON shows (2.675 -> 2.68); "—" for a missing value.
 const FORMATS = {
   count: new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 }),
   money: new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
@@ -67,7 +67,7 @@ function fillTable(table, headers, rows) {
   table.replaceChildren();
   const head = el("tr");
   headers.forEach((label, i) => head.append(el("th", { scope: "col", class: i ? "n" : null }, label)));
-  table.append(el("thead")).append(head);
+  table.appendChild(el("thead")).append(head);
   const body = table.appendChild(el("tbody"));
   for (const row of rows) {
     const tr = body.appendChild(el("tr", { class: row.className }));
