@@ -20,6 +20,7 @@ from service.background import Background, open_pool
 from service.changes.router import router as changes_router
 from service.config import Settings, get_settings
 from service.customers.router import router as customers_router
+from service.dashboard import router as dashboard
 from service.db import RequestPool, asyncpg_dsn, create_engine, resolve_database_url
 from service.events.router import router as events_router
 from service.events.schemas import EventBatch
@@ -34,7 +35,7 @@ from service.ops.limits import Limits, LimitsMiddleware
 from service.ops.logs import configure_logging
 from service.ops.middleware import RequestContextMiddleware
 from service.ops.router import router as ops_router
-from service.ops.security import SecurityHeadersMiddleware
+from service.ops.security import Pages, SecurityHeadersMiddleware
 from service.privacy.router import router as privacy_router
 from service.scoring import freshness
 from service.scoring.nbo import NboContext, OfferCache
@@ -200,12 +201,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(
         SecurityHeadersMiddleware,
-        docs_paths=docs.DOCS_PATHS,
-        assets_path=docs.ASSETS_PATH,
-        docs_policy=docs.docs_content_security_policy(OPENAPI_URL, app.title),
+        pages=[
+            Pages(
+                docs.DOCS_PATHS,
+                docs.ASSETS_PATH,
+                docs.docs_content_security_policy(OPENAPI_URL, app.title),
+            ),
+            dashboard.PAGES,
+        ],
     )
     if settings.docs_enabled:
         docs.install(app, OPENAPI_URL)
+    dashboard.install(app)
     app.openapi = lambda: _openapi(app)
     return app
 

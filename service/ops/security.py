@@ -2,10 +2,13 @@
 
 API answers are JSON that no browser should render, frame or cache: a CSP that allows
 nothing, `nosniff`, no referrer and `Cache-Control: no-store` (keys and customer data pass
-through them). The documentation pages get a CSP that lets them run from this origin only,
-and their static assets may be cached."""
+through them). The pages (documentation, dashboard) each get a CSP of their own that lets
+them run from this origin only, and their static assets may be cached."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
@@ -25,24 +28,38 @@ def _header_set(policy: bytes, cache: bytes) -> list[tuple[bytes, bytes]]:
     return [*_ALWAYS, (b"content-security-policy", policy), (b"cache-control", cache)]
 
 
+@dataclass(frozen=True)
+class Pages:
+    """Browser pages that share a policy: their exact paths and the folder of their assets."""
+
+    paths: tuple[str, ...]
+    assets_path: str
+    policy: str
+
+
 class SecurityHeadersMiddleware:
-    def __init__(
-        self, app, docs_paths: tuple[str, ...], assets_path: str, docs_policy: str
-    ) -> None:
+    def __init__(self, app, pages: Sequence[Pages]) -> None:
         self.app = app
-        self.docs_paths = frozenset(docs_paths)
-        self.assets_prefix = assets_path.rstrip("/") + "/"
         # Built once: this runs on every answer.
         self.api_headers = _header_set(API_CONTENT_SECURITY_POLICY.encode(), b"no-store")
-        self.page_headers = _header_set(docs_policy.encode(), b"no-store")
-        self.asset_headers = _header_set(docs_policy.encode(), b"public, max-age=86400")
+        self.page_headers = {
+            path: _header_set(group.policy.encode(), b"no-store")
+            for group in pages
+            for path in group.paths
+        }
+        self.asset_headers = [
+            (
+                group.assets_path.rstrip("/") + "/",
+                _header_set(group.policy.encode(), b"public, max-age=86400"),
+            )
+            for group in pages
+        ]
 
     def headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
-        if path.startswith(self.assets_prefix):
-            return self.asset_headers
-        if path in self.docs_paths:
-            return self.page_headers
-        return self.api_headers
+        for prefix, headers in self.asset_headers:
+            if path.startswith(prefix):
+                return headers
+        return self.page_headers.get(path, self.api_headers)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
