@@ -196,12 +196,16 @@ async function segmentsView() {
   });
 }
 
+const NEW_CUSTOMERS = "(new)";
+
 async function flowsView() {
   const flows = await api("/movements?by=segment&days=7");
   document.getElementById("flows-moved").textContent = fmt(flows.moved, "count");
-  const froms = [...new Set(flows.cells.map((c) => c.from))].sort();
+  // A null "from" is a customer first scored within the period.
+  const from = (c) => c.from ?? NEW_CUSTOMERS;
+  const froms = [...new Set(flows.cells.map(from))].sort();
   const tos = [...new Set(flows.cells.map((c) => c.to))].sort();
-  const cell = (f, t) => flows.cells.find((c) => c.from === f && c.to === t);
+  const cell = (f, t) => flows.cells.find((c) => from(c) === f && c.to === t);
   fillTable(document.getElementById("table-flows"), ["from \\ to", ...tos],
     froms.map((f) => ({
       cells: [f, ...tos.map((t) => {
@@ -288,8 +292,8 @@ async function offersView() {
         num(o.shown, "count", `offers.acceptance.${o.offer_id}.shown`),
         num(o.accepted, "count", `offers.acceptance.${o.offer_id}.accepted`),
         num(o.acceptance_rate, "percent", `offers.acceptance.${o.offer_id}.rate`),
-        num(o.ci95_low, "percent", `offers.acceptance.${o.offer_id}.low`),
-        num(o.ci95_high, "percent", `offers.acceptance.${o.offer_id}.high`)],
+        num(o.acceptance_ci95.low, "percent", `offers.acceptance.${o.offer_id}.low`),
+        num(o.acceptance_ci95.high, "percent", `offers.acceptance.${o.offer_id}.high`)],
     })));
   draw("chart-offers", {
     type: "bar",
@@ -298,7 +302,7 @@ async function offersView() {
       datasets: [
         { label: "acceptance", data: offers.map((o) => o.acceptance_rate), backgroundColor: STEADY },
         {
-          label: "95% interval", data: offers.map((o) => [o.ci95_low, o.ci95_high]),
+          label: "95% interval", data: offers.map((o) => [o.acceptance_ci95.low, o.acceptance_ci95.high]),
           backgroundColor: "rgba(249, 115, 22, 0.45)",
         },
       ],
@@ -314,9 +318,16 @@ async function offersView() {
     ["per decision", "treatment", "control", "uplift", "95% low", "95% high"],
     Object.entries(uplift ?? {}).map(([name, u]) => ({
       cells: [name.replace("_per_decision", ""),
-        ...["treatment_mean", "control_mean", "uplift", "ci95_low", "ci95_high"].map((field) =>
-          num(u[field], kinds[name] ?? "decimal", `offers.uplift.${name}.${field}`))],
+        ...Object.entries(upliftFields(u)).map(([field, value]) =>
+          num(value, kinds[name] ?? "decimal", `offers.uplift.${name}.${field}`))],
     })));
+}
+
+function upliftFields(u) {
+  return {
+    treatment_mean: u.treatment_mean, control_mean: u.control_mean, uplift: u.uplift,
+    ci95_low: u.ci95.low, ci95_high: u.ci95.high,
+  };
 }
 
 async function modelHealthView() {
@@ -373,10 +384,11 @@ async function modelHealthView() {
   fillTable(document.getElementById("table-drift"), ["", "kind", "PSI", "state"],
     rows.map((r) => ({
       className: r.drifted ? "drifted" : null,
-      cells: [r.name, r.part, num(r.psi, "decimal", `model-health.drift.${r.part}.${r.name}.psi`),
+      cells: [`${r.model}: ${r.name}`, r.part,
+        num(r.psi, "decimal", `model-health.drift.${r.part}.${r.model}.${r.name}.psi`),
         r.drifted ? "drifted" : "steady"],
     })));
-  bars("chart-drift", rows.map((r) => r.name), [{
+  bars("chart-drift", rows.map((r) => `${r.model}: ${r.name}`), [{
     label: "PSI", data: rows.map((r) => r.psi),
     backgroundColor: rows.map((r) => (r.drifted ? DRIFTED : STEADY)),
   }], { indexAxis: "y", plugins: { legend: { display: false } } });
@@ -384,12 +396,12 @@ async function modelHealthView() {
 
 async function alertsView() {
   const answer = await api("/alerts");
-  const alerts = Array.isArray(answer) ? answer : answer.alerts;
+  const alerts = answer.data;
   fillTable(document.getElementById("table-alerts"),
     ["alert", "metric", "condition", "threshold", "firing"],
     alerts.map((a) => ({
       className: a.firing ? "drifted" : null,
-      cells: [a.alert_id, a.metric, a.op ?? a.condition ?? "",
+      cells: [a.name, [a.metric, a.subject].filter(Boolean).join(": "), a.operator,
         num(a.threshold, "decimal", `alerts.${a.alert_id}.threshold`),
         a.firing ? "firing" : "quiet"],
     })));
