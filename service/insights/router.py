@@ -248,10 +248,7 @@ async def create_alert(body: AlertCreate, pool: Pool, admin: Admin) -> Alert:
     responses=error_responses(extra=_UNKNOWN_ALERT),
 )
 async def get_alert(alert_id: AlertId, pool: Pool, _key: ScoresReader) -> Alert:
-    row = await pool.read(lambda conn: alerts.find(conn, alert_id))
-    if row is None:
-        raise HTTPException(404, f"no alert {alert_id}")
-    return Alert(**dict(row))
+    return _found(alert_id, await pool.read(lambda conn: alerts.find(conn, alert_id)))
 
 
 @router.delete(
@@ -262,7 +259,10 @@ async def get_alert(alert_id: AlertId, pool: Pool, _key: ScoresReader) -> Alert:
 )
 async def delete_alert(alert_id: AlertId, pool: Pool, admin: Admin) -> Alert:
     async with pool.acquire() as conn:
-        row = await alerts.delete(conn, alert_id, admin.name)
+        return _found(alert_id, await alerts.delete(conn, alert_id, admin.name))
+
+
+def _found(alert_id: str, row) -> Alert:
     if row is None:
         raise HTTPException(404, f"no alert {alert_id}")
     return Alert(**dict(row))
